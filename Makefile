@@ -1,0 +1,84 @@
+# anycastlab: `make up` and `make test` install whatever is missing (idempotently), then act.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+PYTHON   ?= python3
+TOPOLOGY ?=
+PYTEST_ARGS ?=
+
+# Debian/Ubuntu packages the lab, its tests and its benchmarks use.
+APT_PKGS := frr mininet iproute2 iptables tcpdump iputils-ping traceroute bind9-dnsutils curl openssl \
+            graphviz python3-venv python3-dev gcc libnetfilter-queue-dev nginx-light wrk procps psmisc \
+            ca-certificates
+
+SOURCES := $(shell find lab cli -name '*.py' 2>/dev/null) pyproject.toml
+
+.PHONY: help deps system venv up down clean status test unit integration lint bench conformance drills
+
+help:
+	@echo "make up      install what is missing, then boot the default topology (as root)"
+	@echo "make test    install what is missing, then run lint, unit and integration tests (as root)"
+	@echo "make down    stop the running lab"
+	@echo "make bench   benchmarks (bring-up, teardown, RSS per router, proxy vs nginx)"
+
+deps: system venv
+
+# apt-get only runs when a package is missing. policy-rc.d keeps a fresh frr install from starting
+# FRR's own service in the host's namespace: the lab starts its daemons inside its own namespaces.
+system:
+	@missing=""; for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing$$missing"; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+	    chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	    || { echo "apt-get install failed for:$$missing" >&2; exit 1; }; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: $(SOURCES)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -e '.[dev]' --config-settings editable_mode=strict > $(VENV)/pip.log 2>&1 \
+	  || { cat $(VENV)/pip.log; exit 1; }
+	@touch $@
+
+up: deps
+	$(VENV)/bin/anycastlab up $(TOPOLOGY)
+
+down: venv
+	$(VENV)/bin/anycastlab down
+
+clean: venv
+	$(VENV)/bin/anycastlab clean
+
+status: venv
+	$(VENV)/bin/anycastlab status
+
+lint: venv
+	$(VENV)/bin/ruff check lab cli tests bench
+	$(VENV)/bin/mypy -p anycastlab
+
+unit: venv
+	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: deps
+	$(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
+
+test: deps
+	$(MAKE) --no-print-directory lint
+	$(VENV)/bin/pytest -q -x tests/unit $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
+
+bench: deps
+	$(PY) -m bench
+
+conformance: deps
+	bash conformance/run.sh
+
+drills: deps
+	$(VENV)/bin/anycastlab drill run-all

@@ -1,0 +1,61 @@
+"""The `anycastlab` command: a group whose verbs each live in their own module.
+
+Verbs are imported only when run, so `anycastlab status` does not pay for scapy or the proxy; the help
+listing uses the one-line summaries below instead of importing every verb.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import click
+
+# verb -> ("module:attribute", one-line summary). Add a verb by adding its module and one line here.
+VERBS: dict[str, tuple[str, str]] = {
+    "up": ("anycastlab.cli.up:up", "Boot a topology and wait until the lab is ready."),
+    "down": ("anycastlab.cli.down:down", "Stop everything the lab started."),
+    "clean": ("anycastlab.cli.clean:clean", "Recover after a crash, from the lab's ledger."),
+    "status": ("anycastlab.cli.status:status", "BGP sessions, announcing PoPs, predicted catchments."),
+    "nodes": ("anycastlab.cli.nodes:nodes", "List the lab's nodes and addresses."),
+    "exec": ("anycastlab.cli.exec_:exec_", "Run a command inside a node."),
+    "vtysh": ("anycastlab.cli.vtysh:vtysh", "FRR's shell on a router."),
+    "validate": ("anycastlab.cli.validate:validate", "Check a topology file without creating anything."),
+    "proxy": ("anycastlab.cli.proxy:proxy", "Run the edge proxy standalone."),
+    "origin": ("anycastlab.cli.origin:origin", "Run the origin server standalone."),
+    "purge": ("anycastlab.cli.purge:purge", "Purge a PoP's cache by URL, tag or everything."),
+    "stats": ("anycastlab.cli.stats:stats", "Per-PoP proxy counters."),
+    "ca": ("anycastlab.cli.ca:ca", "Print the path of the lab's CA certificate."),
+}
+
+
+def _available(name: str) -> bool:
+    module = VERBS[name][0].split(":")[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in VERBS if _available(name))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in VERBS or not _available(cmd_name):
+            return None
+        module_name, attr = VERBS[cmd_name][0].split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, VERBS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="anycastlab")
+def cli() -> None:
+    """An anycast edge-network lab: real BGP, shared anycast PoPs, probes and drills."""

@@ -1,0 +1,35 @@
+"""`anycastlab nodes`: list the lab's nodes."""
+
+from __future__ import annotations
+
+import click
+
+from anycastlab.lifecycle import Lab
+from anycastlab.plan import Node
+
+from .output import emit_json, lab_option, reports_errors, table
+
+
+def _addresses(node: Node) -> list[str]:
+    out = [f"{node.loopback}/32"] if node.loopback else []
+    out += [str(a) for a in node.lo_addresses]
+    out += [f"{i.address} ({i.name})" for i in node.interfaces]
+    return out
+
+
+@click.command()
+@lab_option
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def nodes(lab_name: str | None, as_json: bool) -> None:
+    """List every node: routers, clients and the origin, with their addresses."""
+    lab = Lab.attach(lab_name)
+    plan = lab.running.plan
+    items = [{"name": n.name, "role": n.role, "asn": n.asn, "pid": lab.running.pids.get(n.name),
+              "addresses": _addresses(n)} for n in plan.nodes.values()]
+    if as_json:
+        emit_json(items)
+        return
+    click.echo(table(["node", "role", "asn", "addresses"],
+                     [(i["name"], i["role"], i["asn"] or "-", ", ".join(i["addresses"][:3])
+                       + (" ..." if len(i["addresses"]) > 3 else "")) for i in items]))

@@ -1,0 +1,1 @@
+"""anycastlab: an anycast edge-network lab on one Linux machine."""

@@ -1,0 +1,97 @@
+"""The readiness gate: a lab is ready when BGP says so and every client reaches the anycast address."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import observe
+from .errors import LabError
+from .runtime import netns
+from .runtime.state import RunningLab
+
+POLL_INTERVAL = 0.25
+WORKERS = 8
+
+
+@dataclass
+class GateReport:
+    sessions_total: int = 0
+    sessions_down: list[str] = field(default_factory=list)
+    routes_missing: list[str] = field(default_factory=list)
+    clients_unreachable: list[str] = field(default_factory=list)
+    checked_clients: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return (self.checked_clients and not self.sessions_down and not self.routes_missing
+                and not self.clients_unreachable)
+
+    def summary(self) -> str:
+        up = self.sessions_total - len(self.sessions_down)
+        parts = [f"BGP sessions {up}/{self.sessions_total} established"]
+        if not self.sessions_down:
+            parts.append(f"{len(self.routes_missing)} eyeball routers without the anycast route")
+        if self.checked_clients:
+            parts.append(f"{len(self.clients_unreachable)} clients cannot reach the anycast address")
+        return "; ".join(parts)
+
+    def missing(self) -> list[str]:
+        return ([f"session not established: {s}" for s in self.sessions_down]
+                + [f"no anycast route on eyeball router: {r}" for r in self.routes_missing]
+                + [f"client cannot reach the anycast address: {c}" for c in self.clients_unreachable])
+
+
+def check(lab: RunningLab, pool: ThreadPoolExecutor) -> GateReport:
+    plan = lab.plan
+    report = GateReport()
+
+    def router_sessions(router: str) -> list[tuple[str, str, str]]:
+        try:
+            found = observe.sessions(plan, router, lab.router_dir(router))
+        except LabError:
+            return [(router, nb.name, "no answer") for nb in plan.nodes[router].neighbors]
+        return [(router, s.peer, s.state) for s in found if not s.established]
+
+    down: dict[tuple[str, ...], str] = {}
+    for found in pool.map(router_sessions, [r.name for r in plan.routers]):
+        for router, peer, state in found:
+            down.setdefault(tuple(sorted((router, peer))), f"{router}: {state}")
+    report.sessions_total = len(plan.sessions())
+    report.sessions_down = [f"{a}-{b} ({why})" for (a, b), why in sorted(down.items())]
+    if down:
+        return report
+    anycast = plan.topology.anycast.network
+    routes = pool.map(lambda e: (e.name, netns.route_to(lab.pid(e.name), anycast)), plan.eyeballs)
+    report.routes_missing = [name for name, route in routes if route is None]
+    if report.routes_missing:
+        return report
+    reach = pool.map(lambda c: (c.name, ping(lab.pid(c.name), str(plan.topology.anycast.ip))), plan.clients)
+    report.clients_unreachable = [name for name, ok in reach if not ok]
+    report.checked_clients = True
+    return report
+
+
+def ping(pid: int, address: str, count: int = 1, wait_s: int = 1) -> bool:
+    """One bounded ICMP echo from inside a node."""
+    out = subprocess.run(["mnexec", "-a", str(pid), "ping", "-n", "-q", "-c", str(count), "-W", str(wait_s),
+                          address], capture_output=True, timeout=count * wait_s + 5)
+    return out.returncode == 0
+
+
+def wait_ready(lab: RunningLab, timeout: float, progress: Callable[[str], None]) -> GateReport:
+    """Poll until ready or `timeout`; reports each change of the summary through `progress`."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    with ThreadPoolExecutor(WORKERS) as pool:
+        while True:
+            report = check(lab, pool)
+            if report.summary() != last:
+                last = report.summary()
+                progress(last)
+            if report.ready or time.monotonic() >= deadline:
+                return report
+            time.sleep(POLL_INTERVAL)

@@ -1,0 +1,318 @@
+"""The topology model: what a user writes in topologies/*.yaml, validated.
+
+Pydantic checks each field's shape; `check_references` then checks what spans fields (names, relations,
+address conflicts). Every error carries the path of the field at fault, which `load_topology` turns into
+the file's line number.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import TopologyError
+from .yamlsource import Loc, field_name, line_of, load_yaml
+
+# Names become interface names (15 bytes at most) and client names `<isp>-c<n>`, so they stay short.
+NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+MAX_CLIENTS = 500
+ASN_MIN, ASN_MAX = 1, 4_294_967_294
+RESERVED_ASNS = {23456, 65535}  # AS_TRANS (RFC 6793) and the last 16-bit ASN (RFC 7300)
+
+# Pools the address plan allocates from; user-given prefixes must not overlap them.
+LINK_POOL = ipaddress.IPv4Network("10.0.0.0/16")
+BACKBONE_POOL = ipaddress.IPv4Network("10.254.0.0/16")
+LOOPBACK_POOL = ipaddress.IPv4Network("10.255.0.0/16")
+CLIENT_POOL = ipaddress.IPv4Network("100.64.0.0/10")
+CLIENT_BLOCK = 20  # each eyeball's clients get a /20 from CLIENT_POOL unless it names a prefix
+
+Name = Annotated[str, Field(description="a short lowercase name: a letter, then up to 9 letters or digits")]
+
+
+def _check_name(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid name (a lowercase letter, then up to 9 letters or digits)")
+    return value
+
+
+def _check_asn(value: int) -> int:
+    if not ASN_MIN <= value <= ASN_MAX or value in RESERVED_ASNS:
+        raise ValueError(f"ASN {value} is out of range (1..4294967294, not 23456 or 65535)")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Place(Strict):
+    """Where a node sits: shown in status and graphs; later used for link latency."""
+
+    city: str | None = None
+    continent: Literal["africa", "asia", "europe", "north-america", "oceania", "south-america"] | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class Transit(Place):
+    name: str
+    asn: int
+    upstreams: list[str] = []
+    peers: list[str] = []
+
+    _name = field_validator("name")(_check_name)
+    _asn = field_validator("asn")(_check_asn)
+
+
+class Pop(Place):
+    name: str
+    upstreams: list[str] = Field(min_length=1)
+    peers: list[str] = []
+
+    _name = field_validator("name")(_check_name)
+
+
+class Eyeball(Place):
+    name: str
+    asn: int
+    upstreams: list[str] = Field(min_length=1)
+    peers: list[str] = []
+    clients: int = Field(default=2, ge=1, le=MAX_CLIENTS)
+    prefix: ipaddress.IPv4Network | None = None
+
+    _name = field_validator("name")(_check_name)
+    _asn = field_validator("asn")(_check_asn)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_fits(cls, value: ipaddress.IPv4Network | None) -> ipaddress.IPv4Network | None:
+        if value is not None and value.prefixlen > 30:
+            raise ValueError(f"{value} is too small for client links (use /30 or larger)")
+        return value
+
+    @model_validator(mode="after")
+    def _clients_fit(self) -> Eyeball:
+        if self.prefix is not None and self.prefix.num_addresses < 2 * self.clients:
+            raise ValueError(f"prefix {self.prefix} cannot hold {self.clients} client links (/31 each)")
+        return self
+
+
+class Origin(Place):
+    name: str = "origin"
+    asn: int = 64496
+    upstreams: list[str] = Field(min_length=1)
+    pops: list[str] = Field(min_length=1, description="PoPs the origin joins over the private backbone")
+    prefix: ipaddress.IPv4Network = ipaddress.IPv4Network("203.0.113.0/24")
+
+    _name = field_validator("name")(_check_name)
+    _asn = field_validator("asn")(_check_asn)
+
+
+PROFILES: dict[str, tuple[int, int]] = {"default": (3, 9), "fast": (1, 3), "internet": (60, 180)}
+
+
+class Bgp(Strict):
+    """BGP timers: a named profile, optionally overridden field by field."""
+
+    profile: Literal["default", "fast", "internet"] = "default"
+    keepalive: int | None = Field(default=None, ge=1, le=21845)
+    hold: int | None = Field(default=None, ge=3, le=65535)
+
+    @property
+    def timers(self) -> tuple[int, int]:
+        keepalive, hold = PROFILES[self.profile]
+        return (self.keepalive or keepalive, self.hold or hold)
+
+    @model_validator(mode="after")
+    def _keepalive_below_hold(self) -> Bgp:
+        keepalive, hold = self.timers
+        if keepalive * 3 > hold:
+            raise ValueError(f"hold ({hold}) must be at least 3 x keepalive ({keepalive})")
+        return self
+
+
+class Bfd(Strict):
+    enabled: bool = False
+    interval_ms: int = Field(default=100, ge=10, le=60000)
+    multiplier: int = Field(default=3, ge=2, le=255)
+
+
+class Topology(Strict):
+    name: str
+    description: str = ""
+    anycast: ipaddress.IPv4Interface = ipaddress.IPv4Interface("198.51.100.10/32")
+    asn: int = 13335
+    bgp: Bgp = Bgp()
+    bfd: Bfd = Bfd()
+    transits: list[Transit] = Field(min_length=1)
+    pops: list[Pop] = Field(min_length=1)
+    eyeballs: list[Eyeball] = Field(min_length=1)
+    origin: Origin
+    backbone: list[tuple[str, str]] = []
+
+    _asn = field_validator("asn")(_check_asn)
+
+    @field_validator("name")
+    @classmethod
+    def _lab_name(cls, value: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9-]{0,31}$", value):
+            raise ValueError(f"{value!r} is not a valid lab name (lowercase letters, digits, '-'; 32 at most)")
+        return value
+
+    @field_validator("anycast")
+    @classmethod
+    def _host_route(cls, value: ipaddress.IPv4Interface) -> ipaddress.IPv4Interface:
+        if value.network.prefixlen != 32:
+            raise ValueError(f"the anycast address must be a /32, not /{value.network.prefixlen}")
+        return value
+
+    @property
+    def anycast_ip(self) -> ipaddress.IPv4Address:
+        return self.anycast.ip
+
+    def client_names(self, eyeball: Eyeball) -> list[str]:
+        return [f"{eyeball.name}-c{i}" for i in range(1, eyeball.clients + 1)]
+
+
+def load_topology(path: Path | str) -> Topology:
+    """Read and validate a topology file; any problem raises one TopologyError naming file, line, field."""
+    path = Path(path)
+    doc = load_yaml(path)
+    if not isinstance(doc, dict):
+        raise TopologyError(path, line_of(doc, ()), "", "a topology must be a YAML mapping")
+    try:
+        topo = Topology.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc: tuple[str | int, ...] = tuple(first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif first["type"] == "missing":
+            message = "required field is missing"
+        raise TopologyError(path, line_of(doc, loc), field_name(loc), message) from None
+    for loc, message in check_references(topo):
+        raise TopologyError(path, line_of(doc, loc), field_name(loc), message)
+    return topo
+
+
+def check_references(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    """What pydantic cannot see field by field: unique names and ASNs, known references, no conflicts."""
+    seen: dict[str, str] = {}
+    groups: list[tuple[str, list[Any]]] = [
+        ("transits", topo.transits),
+        ("pops", topo.pops),
+        ("eyeballs", topo.eyeballs),
+    ]
+    for group, items in groups:
+        for i, item in enumerate(items):
+            if item.name in seen:
+                yield (group, i, "name"), f"duplicate name {item.name!r} (also used in {seen[item.name]})"
+            seen[item.name] = group
+    if topo.origin.name in seen:
+        yield ("origin", "name"), f"duplicate name {topo.origin.name!r} (also used in {seen[topo.origin.name]})"
+    for i, eyeball in enumerate(topo.eyeballs):
+        for client in topo.client_names(eyeball):
+            if client in seen:
+                yield ("eyeballs", i, "clients"), f"client name {client!r} clashes with a node in {seen[client]}"
+
+    asns: dict[int, str] = {topo.asn: "asn (the edge network)"}
+    asn_owners: list[tuple[Loc, int, str]] = [
+        *((("transits", i, "asn"), t.asn, t.name) for i, t in enumerate(topo.transits)),
+        *((("eyeballs", i, "asn"), e.asn, e.name) for i, e in enumerate(topo.eyeballs)),
+        (("origin", "asn"), topo.origin.asn, topo.origin.name),
+    ]
+    for loc, asn, owner in asn_owners:
+        if asn in asns:
+            yield loc, f"duplicate ASN {asn} (also used by {asns[asn]})"
+        asns[asn] = owner
+
+    transits = {t.name for t in topo.transits}
+    pops = {p.name for p in topo.pops}
+    eyeballs = {e.name for e in topo.eyeballs}
+
+    def refs(group: str, index: int | None, attr: str, names: list[str], allowed: set[str], kind: str,
+             self_name: str) -> Iterator[tuple[Loc, str]]:
+        base: tuple[str | int, ...] = (group,) if index is None else (group, index)
+        for j, ref in enumerate(names):
+            if ref == self_name:
+                yield (*base, attr, j), f"{self_name!r} cannot list itself"
+            elif ref not in allowed:
+                known = ", ".join(sorted(allowed)) or "none"
+                yield (*base, attr, j), f"unknown {kind} {ref!r} (known: {known})"
+            elif names.index(ref) != j:
+                yield (*base, attr, j), f"{ref!r} is listed twice"
+
+    for i, t in enumerate(topo.transits):
+        yield from refs("transits", i, "upstreams", t.upstreams, transits, "transit", t.name)
+        yield from refs("transits", i, "peers", t.peers, transits | eyeballs, "transit or eyeball", t.name)
+    for i, p in enumerate(topo.pops):
+        yield from refs("pops", i, "upstreams", p.upstreams, transits, "transit", p.name)
+        yield from refs("pops", i, "peers", p.peers, transits | eyeballs, "transit or eyeball", p.name)
+    for i, e in enumerate(topo.eyeballs):
+        yield from refs("eyeballs", i, "upstreams", e.upstreams, transits, "transit", e.name)
+        yield from refs("eyeballs", i, "peers", e.peers, transits | eyeballs | pops, "peer", e.name)
+    yield from refs("origin", None, "upstreams", topo.origin.upstreams, transits, "transit", topo.origin.name)
+    yield from refs("origin", None, "pops", topo.origin.pops, pops, "PoP", topo.origin.name)
+    for i, (a, b) in enumerate(topo.backbone):
+        for j, end in enumerate((a, b)):
+            if end not in pops:
+                yield ("backbone", i, j), f"unknown PoP {end!r} (known: {', '.join(sorted(pops))})"
+        if a == b:
+            yield ("backbone", i), f"a backbone link needs two different PoPs, not {a!r} twice"
+        if any({a, b} == set(other) for other in topo.backbone[:i]):
+            yield ("backbone", i), f"backbone link {a}-{b} is listed twice"
+
+    yield from _conflicting_relations(topo)
+    yield from _address_conflicts(topo)
+
+
+def _conflicting_relations(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    """Two ASes may be declared from both sides, but only with the same relation."""
+    declared: dict[frozenset[str], tuple[str, str]] = {}
+    # relation as seen from the declaring side: "provider" means the listed one is my provider
+    decls: list[tuple[Loc, str, str, str]] = []
+    for i, t in enumerate(topo.transits):
+        decls += [(("transits", i, "upstreams", j), t.name, u, "provider") for j, u in enumerate(t.upstreams)]
+        decls += [(("transits", i, "peers", j), t.name, p, "peer") for j, p in enumerate(t.peers)]
+    for i, e in enumerate(topo.eyeballs):
+        decls += [(("eyeballs", i, "upstreams", j), e.name, u, "provider") for j, u in enumerate(e.upstreams)]
+        decls += [(("eyeballs", i, "peers", j), e.name, p, "peer") for j, p in enumerate(e.peers)]
+    for i, p in enumerate(topo.pops):
+        decls += [(("pops", i, "upstreams", j), p.name, u, "provider") for j, u in enumerate(p.upstreams)]
+        decls += [(("pops", i, "peers", j), p.name, q, "peer") for j, q in enumerate(p.peers)]
+    for loc, me, other, rel in decls:
+        key = frozenset((me, other))
+        seen_as = (me, rel) if rel == "peer" else (other, "provider-of-" + me)
+        if key in declared and declared[key] != seen_as:
+            yield loc, f"{me} and {other} are declared twice with different relations"
+        declared.setdefault(key, seen_as)
+
+
+def _address_conflicts(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    reserved: list[tuple[str, ipaddress.IPv4Network]] = [
+        ("the link pool", LINK_POOL),
+        ("the backbone pool", BACKBONE_POOL),
+        ("the loopback pool", LOOPBACK_POOL),
+    ]
+    claimed: list[tuple[Loc, str, ipaddress.IPv4Network]] = [
+        (("anycast",), "the anycast address", topo.anycast.network),
+        (("origin", "prefix"), "the origin prefix", topo.origin.prefix),
+    ]
+    claimed += [
+        (("eyeballs", i, "prefix"), f"{e.name}'s client prefix", e.prefix)
+        for i, e in enumerate(topo.eyeballs)
+        if e.prefix is not None
+    ]
+    for n, (loc, what, net) in enumerate(claimed):
+        for pool_name, pool in reserved:
+            if net.overlaps(pool):
+                yield loc, f"{what} {net} overlaps {pool_name} {pool} that the lab allocates from"
+        for _, other_what, other in claimed[:n]:
+            if net.overlaps(other):
+                yield loc, f"{what} {net} overlaps {other_what} {other}"

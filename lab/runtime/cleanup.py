@@ -1,0 +1,93 @@
+"""Removing a lab from what its ledger names, and checking that nothing of it is left.
+
+This is both the last step of `down` and all of `clean` (after a crash or a SIGKILL). It signals only
+processes the ledger names, each checked by start time (or, for an FRR pid file, by its command line
+naming this lab's run directory), and removes only the lab's run directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import procs
+from .ledger import Ledger
+
+
+@dataclass
+class Leftovers:
+    processes: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    directory: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.processes or self.namespaces or self.directory)
+
+
+def _pidfile_pid(path: Path, lab_dir: str) -> int | None:
+    """The pid in an FRR pid file, if that process is still ours (its command line names our run dir)."""
+    try:
+        pid = int(path.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if lab_dir in cmdline else None
+
+
+def recorded_processes(ledger: Ledger) -> list[tuple[str, int, int | None]]:
+    """Every process the ledger names that is still alive, supervisor first, node shells last."""
+    found: list[tuple[str, int, int | None]] = []
+    entries = list(ledger.entries())
+    for e in entries:
+        if e.kind == "process" and "pid" in e.data and procs.is_alive(e.data["pid"], e.data.get("start")):
+            found.append((e.name, e.data["pid"], e.data.get("start")))
+        elif e.kind == "pidfile":
+            pid = _pidfile_pid(Path(e.data["path"]), e.data["lab_dir"])
+            if pid is not None:
+                found.append((e.name, pid, procs.start_time(pid)))
+    for e in entries:
+        if e.kind == "node" and "pid" in e.data and procs.is_alive(e.data["pid"], e.data.get("start")):
+            found.append((f"node {e.name}", e.data["pid"], e.data.get("start")))
+    found.sort(key=lambda item: item[0] != "supervisor")
+    return found
+
+
+def live_namespaces(ledger: Ledger) -> list[str]:
+    """Recorded node namespaces that any process on the machine still holds (a read-only scan of /proc)."""
+    inodes = {e.data["netns"]: e.name for e in ledger.of_kind("node") if "netns" in e.data}
+    left = set()
+    for entry in Path("/proc").iterdir() if inodes else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            inode = os.stat(entry / "ns" / "net").st_ino
+        except OSError:
+            continue
+        if inode in inodes:
+            left.add(inodes[inode])
+    return sorted(left)
+
+
+def remove(lab_dir: Path) -> list[str]:
+    """Kill what the ledger names, then delete the run directory. Returns what was killed."""
+    ledger = Ledger(lab_dir / "ledger.jsonl")
+    found = recorded_processes(ledger)
+    supervisor = [(pid, start) for what, pid, start in found if what == "supervisor"]
+    procs.terminate(supervisor, grace=0.0)  # first, so it cannot start anything more
+    rest = [(pid, start) for what, pid, start in found if what != "supervisor"]
+    procs.terminate(rest, grace=1.0)
+    if lab_dir.exists():
+        shutil.rmtree(lab_dir)
+    return [what for what, _, _ in found]
+
+
+def leftovers(lab_dir: Path) -> Leftovers:
+    ledger = Ledger(lab_dir / "ledger.jsonl")
+    return Leftovers(
+        processes=[f"{what} (pid {pid})" for what, pid, _ in recorded_processes(ledger)],
+        namespaces=live_namespaces(ledger),
+        directory=lab_dir.exists(),
+    )

@@ -1,0 +1,116 @@
+"""Starting and ending the lab's processes, by recorded pid only.
+
+A pid alone can be reused by an unrelated process, so every recorded pid comes with the process's start
+time (field 22 of /proc/PID/stat); nothing is signalled unless both still match.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie has finished; only its parent's wait is missing
+        return None
+    return int(fields[19])
+
+
+def is_alive(pid: int, start: int | None) -> bool:
+    current = start_time(pid)
+    return current is not None and (start is None or current == start)
+
+
+def _die_with_parent() -> None:
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def spawn(argv: Sequence[str], *, netns_pid: int | None = None, log: Path | None = None,
+          die_with_parent: bool = True, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a process, inside a node's network namespace when `netns_pid` is given.
+
+    With `die_with_parent` the kernel SIGKILLs it if the lab supervisor dies, which is what makes a
+    SIGKILLed `up` leave nothing behind. The kernel ties that to the spawning thread, so only the main
+    thread may spawn such processes.
+    """
+    if die_with_parent:
+        assert threading.current_thread() is threading.main_thread(), "spawn lab processes from the main thread"
+    if netns_pid is not None:
+        argv = ["mnexec", "-a", str(netns_pid), *argv]
+    out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, close_fds=True,
+            preexec_fn=_die_with_parent if die_with_parent else None, env=env,
+        )
+    finally:
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
+
+
+def terminate(procs: Iterable[tuple[int, int | None]], grace: float = 2.0) -> list[int]:
+    """SIGTERM every (pid, start) still alive, SIGKILL what is left after `grace` seconds.
+
+    Returns the pids that were signalled. Children of ours are reaped so they don't linger as zombies.
+    """
+    targets = [(pid, start) for pid, start in procs if is_alive(pid, start)]
+    for pid, _ in targets:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        _reap()
+        if not any(is_alive(pid, start) for pid, start in targets):
+            break
+        time.sleep(0.02)
+    for pid, start in targets:
+        if is_alive(pid, start):
+            _signal(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and any(is_alive(p, s) for p, s in targets):
+        _reap()
+        time.sleep(0.02)
+    return [pid for pid, _ in targets]
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def wait_for(predicate: object, timeout: float, interval: float = 0.02) -> bool:
+    """Poll a zero-argument callable until it returns true or `timeout` seconds pass."""
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)

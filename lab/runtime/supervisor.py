@@ -1,0 +1,204 @@
+"""The lab supervisor: the one process that builds a lab, keeps it running, and tears it down.
+
+It owns the nodes' Mininet shells, and every long-lived lab process is its child. `anycastlab up` runs it
+in the background (`python -m anycastlab.runtime.supervisor`) and follows its events; `--foreground`
+runs it in the calling process. SIGTERM or SIGINT tears the lab down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from .. import gate
+from ..errors import LabError
+from ..plan import Plan
+from ..render.frr import render_all
+from . import paths, procs
+from .events import FAILED, READY, Event, EventLog
+from .frr import RouterDaemons, dry_run_all
+from .ledger import Ledger
+from .network import Network, build, configure
+from .state import TOPOLOGY_FILE, RunningLab
+
+DEFAULT_TIMEOUT = 60.0
+DAEMON_START_TIMEOUT = 15.0
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT arrived: stop what is under way and tear down."""
+
+
+class Supervisor:
+    def __init__(self, name: str, plan: Plan, directory: Path,
+                 listener: Callable[[Event], None] | None = None) -> None:
+        self.name = name
+        self.plan = plan
+        self.directory = directory
+        self.ledger = Ledger(directory / "ledger.jsonl")
+        self.events = EventLog(directory / "events.jsonl", listener)
+        self.net = Network()
+        self.children: list[tuple[str, int, int | None]] = []  # (what, pid, start) of our long-lived children
+        self.stop_requested = threading.Event()
+
+    # -- bring-up ---------------------------------------------------------------------------------------
+
+    def up(self, timeout: float = DEFAULT_TIMEOUT) -> RunningLab:
+        routers = self._render()
+        self.events.emit("check", f"checking {sum(len(r.config.daemons) for r in routers)} FRR configs "
+                                  "with FRR's dry run")
+        dry_run_all(routers)
+        self.events.emit("nodes", f"creating {len(self.plan.nodes)} nodes and {len(self.plan.links)} links")
+        self.net = build(self.plan, self.ledger)
+        configure(self.plan, self.net)
+        lab = RunningLab(self.name, self.plan, self.directory,
+                         {n: self.net.pid(n) for n in self.plan.nodes}, supervisor_pid=None)
+        self.events.emit("frr", f"starting FRR on {len(routers)} routers")
+        self._start_daemons(routers)
+        self._start_pop_services(lab)
+        self.events.emit("gate", "waiting for BGP to converge and clients to reach the anycast address")
+        report = gate.wait_ready(lab, timeout, lambda msg: self.events.emit("gate", msg))
+        if not report.ready:
+            raise LabError(f"the lab was not ready after {timeout:.0f} s: {report.summary()}",
+                           report.missing())
+        lab.supervisor_pid = os.getpid()
+        lab.save()
+        return lab
+
+    def _render(self) -> list[RouterDaemons]:
+        configs = render_all(self.plan)
+        routers = [RouterDaemons(cfg, self.directory / "nodes" / name) for name, cfg in configs.items()]
+        self.events.emit("render", f"rendered frr.conf for {len(routers)} routers")
+        for router in routers:
+            self.ledger.record("dir", router.name, path=str(router.directory))
+            router.write()
+        return routers
+
+    def _start_daemons(self, routers: list[RouterDaemons]) -> None:
+        """zebra everywhere at once, then the routing daemons everywhere at once."""
+        order = [["zebra"], ["bfdd", "ospfd", "bgpd"]]
+        for wave in order:
+            started = []
+            for router in routers:
+                for daemon in wave:
+                    if daemon in router.config.daemons:
+                        self.ledger.record("pidfile", f"{router.name}/{daemon}", path=str(router.pidfile(daemon)),
+                                           lab_dir=str(self.directory))
+                        proc = procs.spawn(router.start_argv(daemon), netns_pid=self.net.pid(router.name),
+                                           log=router.directory / f"{daemon}.out", die_with_parent=True)
+                        self._child(f"{router.name}/{daemon}", proc.pid)
+                        started.append((router, daemon, proc))
+            if not procs.wait_for(lambda: all(r.started(d) or p.poll() is not None for r, d, p in started),
+                                  DAEMON_START_TIMEOUT):
+                late = [f"{r.name}/{d}" for r, d, p in started if not r.started(d)]
+                raise LabError(f"FRR daemons did not start within {DAEMON_START_TIMEOUT:.0f} s: {', '.join(late)}")
+            dead = [f"{r.name}/{d} (see {r.log(d)})" for r, d, p in started if p.poll() is not None]
+            if dead:
+                raise LabError("FRR daemons exited at start: " + ", ".join(dead))
+
+    def _start_pop_services(self, lab: RunningLab) -> None:
+        anycast = str(self.plan.topology.anycast.ip)
+        for pop in self.plan.pops:
+            log = paths.pop_dir(self.name, pop.name)
+            log.mkdir(parents=True, exist_ok=True)
+            self.ledger.record("dir", f"pop-{pop.name}", path=str(log))
+            argv = [sys.executable, "-m", "anycastlab.services.pop_dns", "--pop", pop.name, "--listen", anycast]
+            proc = procs.spawn(argv, netns_pid=lab.pid(pop.name), log=log / "dns.log")
+            self._child(f"{pop.name}/dns", proc.pid)
+
+    def _child(self, what: str, pid: int) -> None:
+        start = procs.start_time(pid)
+        self.ledger.record("process", what, pid=pid, start=start)
+        self.children.append((what, pid, start))
+
+    # -- running and teardown ---------------------------------------------------------------------------
+
+    def wait(self) -> None:
+        """Block until asked to stop."""
+        while not self.stop_requested.wait(0.5):
+            pass
+
+    def teardown(self) -> None:
+        """End our children, then the node shells; namespaces and veths go with their last process."""
+        procs.terminate([(pid, start) for _, pid, start in reversed(self.children)], grace=1.0)
+        self.children.clear()
+        pids = list(self.net.hosts.values())
+        self.net.stop()
+        procs.terminate([(int(h.pid), None) for h in pids if h.shell is not None and h.shell.poll() is None],
+                        grace=0.5)
+
+
+def prepare_run_dir(name: str, topology_file: Path) -> Path:
+    """A fresh run directory holding a copy of the topology, so later verbs see exactly this plan."""
+    directory = paths.lab_dir(name)
+    if directory.exists():
+        raise LabError(f"lab {name!r} already exists at {directory}: run `anycastlab down` "
+                       f"(or `anycastlab clean` after a crash) first")
+    directory.mkdir(parents=True, mode=0o755)
+    directory.parent.chmod(0o755)
+    shutil.copyfile(topology_file, directory / TOPOLOGY_FILE)
+    Ledger(directory / "ledger.jsonl").record("lab", name, path=str(directory))
+    return directory
+
+
+def run(name: str, plan: Plan, directory: Path, timeout: float,
+        listener: Callable[[Event], None] | None = None) -> int:
+    """Bring the lab up, serve until signalled, tear down. Returns the exit status."""
+    sup = Supervisor(name, plan, directory, listener)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        sup.stop_requested.set()
+        if not ready:
+            raise Interrupted()
+
+    ready = False
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        try:
+            sup.up(timeout)
+            ready = True
+        except (LabError, Interrupted, Exception) as exc:
+            details = list(exc.args[1]) if isinstance(exc, LabError) and len(exc.args) > 1 else []
+            message = "interrupted" if isinstance(exc, Interrupted) else str(exc.args[0] if exc.args else exc)
+            if not isinstance(exc, LabError | Interrupted):
+                message = f"{type(exc).__name__}: {exc}"
+                traceback.print_exc()  # into supervisor.log, for a bug report
+            sup.teardown()
+            sup.events.emit(FAILED, message, details)
+            return 1
+        sup.events.emit(READY, f"lab {name!r} is ready: {len(plan.routers)} routers, {len(plan.clients)} "
+                               f"clients, anycast {plan.topology.anycast.ip}")
+        sup.wait()
+        started = time.monotonic()
+        sup.teardown()
+        sup.events.emit("down", f"torn down in {time.monotonic() - started:.2f} s")
+        return 0
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..model import load_topology
+    from ..plan import build_plan
+
+    parser = argparse.ArgumentParser(description="anycastlab supervisor (started by `anycastlab up`)")
+    parser.add_argument("--lab", required=True)
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    args = parser.parse_args(argv)
+    directory = paths.lab_dir(args.lab)
+    plan = build_plan(load_topology(directory / TOPOLOGY_FILE))
+    sys.exit(run(args.lab, plan, directory, args.timeout))
+
+
+if __name__ == "__main__":
+    main()
