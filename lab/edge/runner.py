@@ -1,0 +1,43 @@
+"""Run a server coroutine on uvloop until SIGINT/SIGTERM: shared by the proxy and origin commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Coroutine
+from typing import Any
+
+import uvloop
+
+
+def run_until_signal(main: Coroutine[Any, Any, None]) -> None:
+    async def wrapper() -> None:
+        task = asyncio.ensure_future(main)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    uvloop.run(wrapper())
+
+
+def parse_addr(value: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``ADDR:PORT``, ``[v6]:PORT`` or ``PORT`` -> (host, port)."""
+    if value.isdigit():
+        return default_host, int(value)
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected ADDR:PORT, got {value!r}")
+    host = host.strip("[]") or default_host
+    return host, int(port)
+
+
+def parse_size(value: str) -> int:
+    """``256M``, ``1G``, ``64k`` or plain bytes."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    v = value.strip().lower().removesuffix("b").removesuffix("i")
+    if v and v[-1] in units:
+        return int(float(v[:-1]) * units[v[-1]])
+    return int(v)
