@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-
 from anycastlab import lifecycle
 
 from .output import emit_json, lab_option, reports_errors

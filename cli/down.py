@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-
 from anycastlab import lifecycle
 
 from .output import lab_option, reports_errors

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import click
+from typing import Any
 
+import click
 from anycastlab.lifecycle import Lab
 from anycastlab.plan import Node
 
@@ -25,7 +26,7 @@ def nodes(lab_name: str | None, as_json: bool) -> None:
     """List every node: routers, clients and the origin, with their addresses."""
     lab = Lab.attach(lab_name)
     plan = lab.running.plan
-    items = [{"name": n.name, "role": n.role, "asn": n.asn, "pid": lab.running.pids.get(n.name),
+    items: list[dict[str, Any]] = [{"name": n.name, "role": n.role, "asn": n.asn, "pid": lab.running.pids.get(n.name),
               "addresses": _addresses(n)} for n in plan.nodes.values()]
     if as_json:
         emit_json(items)

@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import click
-
 from anycastlab.errors import LabError
 
 P = ParamSpec("P")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 import click
-
 from anycastlab.lifecycle import Lab
 
 from .output import emit_json, lab_option, reports_errors, table

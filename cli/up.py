@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import click
-
 from anycastlab.lifecycle import Lab
 from anycastlab.runtime.events import FAILED, Event
 

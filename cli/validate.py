@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-
 from anycastlab.lifecycle import load
 from anycastlab.plan import build_plan
 
@@ -18,10 +17,13 @@ def validate(topology: str | None, as_json: bool) -> None:
     """Validate TOPOLOGY and print a summary of its address plan."""
     path, topo = load(topology)
     plan = build_plan(topo)
-    summary = {"file": str(path), "name": topo.name, "routers": len(plan.routers), "clients": len(plan.clients),
-               "links": len(plan.links), "sessions": len(plan.sessions()), "pops": [p.name for p in plan.pops]}
+    pops = [p.name for p in plan.pops]
+    summary: dict[str, object] = {
+        "file": str(path), "name": topo.name, "routers": len(plan.routers), "clients": len(plan.clients),
+        "links": len(plan.links), "sessions": len(plan.sessions()), "pops": pops,
+    }
     if as_json:
         emit_json(summary)
     else:
         click.echo(f"{path}: ok: {summary['routers']} routers, {summary['clients']} clients, "
-                   f"{summary['links']} links, {summary['sessions']} BGP sessions, PoPs {', '.join(summary['pops'])}")
+                   f"{summary['links']} links, {summary['sessions']} BGP sessions, PoPs {', '.join(pops)}")

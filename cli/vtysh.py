@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import click
-
 from anycastlab.lifecycle import Lab
 
 from .output import lab_option, reports_errors

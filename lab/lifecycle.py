@@ -21,7 +21,7 @@ from .errors import LabError
 from .model import Topology, load_topology
 from .plan import build_plan
 from .runtime import cleanup, paths, procs, state
-from .runtime.events import FAILED, READY, Event, follow
+from .runtime.events import READY, Event, follow
 from .runtime.ledger import Ledger
 from .runtime.state import RunningLab
 from .runtime.supervisor import DEFAULT_TIMEOUT, prepare_run_dir, run

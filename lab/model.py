@@ -189,15 +189,15 @@ def load_topology(path: Path | str) -> Topology:
         topo = Topology.model_validate(doc)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc: tuple[str | int, ...] = tuple(first["loc"])
+        loc = tuple(first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown field"
         elif first["type"] == "missing":
             message = "required field is missing"
         raise TopologyError(path, line_of(doc, loc), field_name(loc), message) from None
-    for loc, message in check_references(topo):
-        raise TopologyError(path, line_of(doc, loc), field_name(loc), message)
+    for ref_loc, message in check_references(topo):
+        raise TopologyError(path, line_of(doc, ref_loc), field_name(ref_loc), message)
     return topo
 
 

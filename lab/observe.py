@@ -72,5 +72,4 @@ def announcing(plan: Plan, pop: str, directory: Path) -> bool:
     path = best_path(directory, plan.topology.anycast.network)
     if path is None:
         return False
-    local = path.get("sourced") or path.get("local") or path.get("origin") == "IGP" and not path.get("aspath", {}).get("string")
-    return bool(local) and bool(path.get("advertisedTo"))
+    return bool(path.get("sourced") or path.get("local")) and bool(path.get("advertisedTo"))

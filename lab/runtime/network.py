@@ -6,6 +6,7 @@ host-wide sysctls and resource limits, and the lab never changes the host's root
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,10 +33,8 @@ class Network:
     def stop(self) -> None:
         """End every node's shell; a namespace (and its veths) goes when its last process does."""
         for host in self.hosts.values():
-            try:
+            with contextlib.suppress(OSError):
                 host.terminate()
-            except OSError:
-                pass
         self.hosts.clear()
 
 

@@ -6,6 +6,7 @@ time (field 22 of /proc/PID/stat); nothing is signalled unless both still match.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -88,10 +89,8 @@ def terminate(procs: Iterable[tuple[int, int | None]], grace: float = 2.0) -> li
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _reap() -> None:

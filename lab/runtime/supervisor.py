@@ -11,6 +11,7 @@ import argparse
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -66,13 +67,16 @@ class Supervisor:
         self._start_daemons(routers)
         self._start_pop_services(lab)
         self.events.emit("gate", "waiting for BGP to converge and clients to reach the anycast address")
-        report = gate.wait_ready(lab, timeout, lambda msg: self.events.emit("gate", msg))
+        report = gate.wait_ready(lab, timeout, self._gate_progress)
         if not report.ready:
             raise LabError(f"the lab was not ready after {timeout:.0f} s: {report.summary()}",
                            report.missing())
         lab.supervisor_pid = os.getpid()
         lab.save()
         return lab
+
+    def _gate_progress(self, message: str) -> None:
+        self.events.emit("gate", message)
 
     def _render(self) -> list[RouterDaemons]:
         configs = render_all(self.plan)
@@ -97,8 +101,10 @@ class Supervisor:
                                            log=router.directory / f"{daemon}.out", die_with_parent=True)
                         self._child(f"{router.name}/{daemon}", proc.pid)
                         started.append((router, daemon, proc))
-            if not procs.wait_for(lambda: all(r.started(d) or p.poll() is not None for r, d, p in started),
-                                  DAEMON_START_TIMEOUT):
+            def all_started(started: list[tuple[RouterDaemons, str, subprocess.Popen[bytes]]] = started) -> bool:
+                return all(r.started(d) or p.poll() is not None for r, d, p in started)
+
+            if not procs.wait_for(all_started, DAEMON_START_TIMEOUT):
                 late = [f"{r.name}/{d}" for r, d, p in started if not r.started(d)]
                 raise LabError(f"FRR daemons did not start within {DAEMON_START_TIMEOUT:.0f} s: {', '.join(late)}")
             dead = [f"{r.name}/{d} (see {r.log(d)})" for r, d, p in started if p.poll() is not None]

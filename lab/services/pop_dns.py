@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import signal
 import struct
+from typing import cast
 
 from dnslib import CLASS, EDNS0, QTYPE, RCODE, RR, TXT, DNSRecord, EDNSOption
 
@@ -52,8 +53,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         reply = answer(data, self.pop)

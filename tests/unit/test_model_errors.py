@@ -1,0 +1,140 @@
+"""A bad topology file gets one error naming the file, the line and the field."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from anycastlab.errors import TopologyError
+from anycastlab.model import load_topology
+
+GOOD = """\
+name: t
+transits:
+  - {name: ta, asn: 64510, peers: [tb]}
+  - {name: tb, asn: 64511}
+pops:
+  - name: ams
+    upstreams: [ta]
+  - name: ord
+    upstreams: [tb]
+eyeballs:
+  - {name: ispa, asn: 64520, upstreams: [ta], clients: 2}
+origin:
+  upstreams: [tb]
+  pops: [ord]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "topo.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_for(tmp_path: Path, text: str) -> TopologyError:
+    with pytest.raises(TopologyError) as info:
+        load_topology(write(tmp_path, text))
+    return info.value
+
+
+def test_good_file_loads(tmp_path: Path) -> None:
+    topo = load_topology(write(tmp_path, GOOD))
+    assert [p.name for p in topo.pops] == ["ams", "ord"]
+    assert str(topo.anycast) == "198.51.100.10/32" and topo.asn == 13335
+    assert topo.bgp.timers == (3, 9)
+
+
+def test_invalid_yaml_names_line(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("  - name: ord\n", "  - name: ord\n   bad: [\n"))
+    assert err.path.endswith("topo.yaml") and err.line is not None and err.line >= 8
+    assert "invalid YAML" in str(err)
+
+
+def test_unknown_upstream(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("upstreams: [tb]\n  - name", "upstreams: [tb]\n  - name").replace(
+        "    upstreams: [ta]\n", "    upstreams: [telai]\n", 1))
+    assert (err.line, err.field) == (7, "pops[0].upstreams[0]")
+    assert "unknown transit 'telai'" in err.message and "ta, tb" in err.message
+    assert str(err).startswith(f"{err.path}:7: pops[0].upstreams[0]:")
+
+
+def test_duplicate_name(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("  - name: ord\n", "  - name: ams\n"))
+    assert (err.line, err.field) == (8, "pops[1].name")
+    assert "duplicate name 'ams'" in err.message
+
+
+def test_duplicate_name_across_kinds(tmp_path: Path) -> None:
+    text = GOOD.replace("{name: ispa,", "{name: ta,").replace("upstreams: [ta], clients", "upstreams: [tb], clients")
+    err = error_for(tmp_path, text)
+    assert err.field == "eyeballs[0].name" and err.line == 11
+
+
+def test_asn_out_of_range(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("asn: 64511", "asn: 4294967296"))
+    assert (err.line, err.field) == (4, "transits[1].asn")
+    assert "out of range" in err.message
+
+
+def test_reserved_asn(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("asn: 64511", "asn: 23456"))
+    assert err.field == "transits[1].asn"
+
+
+def test_duplicate_asn(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("asn: 64520", "asn: 64510"))
+    assert (err.line, err.field) == (11, "eyeballs[0].asn") and "duplicate ASN 64510" in err.message
+
+
+def test_address_conflict_between_anycast_and_origin(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("origin:\n", "origin:\n  prefix: 198.51.100.0/24\n"))
+    assert err.field == "origin.prefix" and err.line == 13
+    assert "overlaps the anycast address" in err.message
+
+
+def test_address_conflict_with_lab_pool(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("clients: 2}", "clients: 2, prefix: 10.0.3.0/24}"))
+    assert err.field == "eyeballs[0].prefix" and "link pool" in err.message
+
+
+def test_anycast_must_be_host_route(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "anycast: 198.51.100.0/24\n" + GOOD)
+    assert (err.line, err.field) == (1, "anycast") and "/32" in err.message
+
+
+def test_unknown_field(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("    upstreams: [ta]\n", "    upstreams: [ta]\n    upstream: [tb]\n", 1))
+    assert (err.line, err.field, err.message) == (8, "pops[0].upstream", "unknown field")
+
+
+def test_missing_field(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("origin:\n  upstreams: [tb]\n", "origin:\n"))
+    assert err.field == "origin.upstreams" and "missing" in err.message
+
+
+def test_conflicting_relations(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("{name: tb, asn: 64511}", "{name: tb, asn: 64511, upstreams: [ta]}"))
+    assert err.field == "transits[1].upstreams[0]" and "different relations" in err.message
+
+
+def test_backbone_unknown_pop(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD + "backbone:\n  - [ams, xyz]\n")
+    assert (err.line, err.field) == (16, "backbone[0][1]") and "unknown PoP 'xyz'" in err.message
+
+
+def test_bad_name(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("name: ams", "name: Amsterdam-1"))
+    assert err.field == "pops[0].name" and "not a valid name" in err.message
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(TopologyError) as info:
+        load_topology(tmp_path / "nope.yaml")
+    assert "cannot read" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["default", "small"])
+def test_shipped_topologies_load(topologies_dir: Path, name: str) -> None:
+    load_topology(topologies_dir / f"{name}.yaml")
