@@ -74,7 +74,7 @@ def live_namespaces(ledger: Ledger) -> list[str]:
 def remove(lab_dir: Path) -> list[str]:
     """Kill what the ledger names, then delete the run directory. Returns what was killed."""
     ledger = Ledger(lab_dir / "ledger.jsonl")
-    found = recorded_processes(ledger)
+    found = [p for p in recorded_processes(ledger) if p[1] != os.getpid()]  # a foreground lab's own process
     supervisor = [(pid, start) for what, pid, start in found if what == "supervisor"]
     procs.terminate(supervisor, grace=0.0)  # first, so it cannot start anything more
     rest = [(pid, start) for what, pid, start in found if what != "supervisor"]

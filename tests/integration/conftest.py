@@ -1,0 +1,84 @@
+"""Integration fixtures: real labs (real FRR, real namespaces), booted once per session and always removed.
+
+Every lab a test boots is checked afterwards for leftovers: no recorded process alive, no namespace of
+the lab held by any process, no run directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from anycastlab.lifecycle import Lab
+from anycastlab.runtime import cleanup, paths
+from anycastlab.runtime.ledger import Ledger
+
+pytestmark = pytest.mark.integration
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="integration tests need root (namespaces, veths, FRR)")
+        for item in items:
+            if "integration" in str(item.fspath):
+                item.add_marker(skip)
+
+
+def snapshot_ledger(lab_name: str, into: Path) -> Ledger:
+    """A copy of the lab's ledger, so leftovers can be checked after `down` removed the run directory."""
+    target = into / f"{lab_name}.ledger.jsonl"
+    shutil.copyfile(paths.lab_dir(lab_name) / "ledger.jsonl", target)
+    return Ledger(target)
+
+
+def assert_nothing_left(ledger: Ledger, lab_name: str) -> None:
+    processes = [f"{what} (pid {pid})" for what, pid, _ in cleanup.recorded_processes(ledger)]
+    namespaces = cleanup.live_namespaces(ledger)
+    assert not processes, f"processes left behind: {processes}"
+    assert not namespaces, f"namespaces still held: {namespaces}"
+    assert not paths.lab_dir(lab_name).exists(), "run directory left behind"
+
+
+def ledger_while_running(lab_name: str, proc: "subprocess.Popen[str]", into: Path) -> Ledger:
+    """Keep copying a lab's ledger until `proc` ends: the last copy names all the lab ever created."""
+    source = paths.lab_dir(lab_name) / "ledger.jsonl"
+    target = into / f"{lab_name}.ledger.jsonl"
+    while proc.poll() is None:
+        with contextlib.suppress(OSError):
+            data = source.read_bytes()
+            if len(data) >= (target.stat().st_size if target.exists() else 0):
+                target.write_bytes(data)
+        time.sleep(0.02)
+    return Ledger(target)
+
+
+class Leftovers:
+    """Given to tests as a fixture: snapshot a lab's ledger, then check that nothing of it remains."""
+
+    snapshot = staticmethod(snapshot_ledger)
+    follow = staticmethod(ledger_while_running)
+    assert_none = staticmethod(assert_nothing_left)
+
+
+@pytest.fixture
+def leftovers() -> type[Leftovers]:
+    return Leftovers
+
+
+@pytest.fixture(scope="session")
+def default_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    name = "it-default"
+    lab = Lab.up("default", name=name, timeout=90)
+    ledger = snapshot_ledger(name, tmp_path_factory.mktemp("ledger"))
+    try:
+        yield lab
+    finally:
+        lab.down()
+        assert_nothing_left(ledger, name)
