@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import time
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from anycastlab.lifecycle import Lab
 from anycastlab.runtime import cleanup, paths
 from anycastlab.runtime.ledger import Ledger
@@ -46,7 +45,7 @@ def assert_nothing_left(ledger: Ledger, lab_name: str) -> None:
     assert not paths.lab_dir(lab_name).exists(), "run directory left behind"
 
 
-def ledger_while_running(lab_name: str, proc: "subprocess.Popen[str]", into: Path) -> Ledger:
+def ledger_while_running(lab_name: str, proc: subprocess.Popen[str], into: Path) -> Ledger:
     """Keep copying a lab's ledger until `proc` ends: the last copy names all the lab ever created."""
     source = paths.lab_dir(lab_name) / "ledger.jsonl"
     target = into / f"{lab_name}.ledger.jsonl"

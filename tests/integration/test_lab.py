@@ -8,7 +8,6 @@ import subprocess
 from collections import Counter
 
 import pytest
-
 from anycastlab.lifecycle import Lab
 
 ANYCAST = "198.51.100.10"

@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyroute2 import IPRoute
-
 from anycastlab.lifecycle import Lab
 from anycastlab.runtime import paths
 from anycastlab.runtime.ledger import Ledger
-
+from pyroute2 import IPRoute
 
 CLI = ".venv/bin/anycastlab"
 
