@@ -1,0 +1,85 @@
+"""The dns method: from each client's namespace, ask the anycast address who it is (CHAOS + NSID).
+
+One UDP socket per client, opened inside the client's namespace; the scapy-crafted query leaves from all
+of them at once and one selector collects the answers. A client that has not answered gets its query
+again (up to `tries` times), so a single lost packet does not count as a miss.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+
+from ..plan import Node
+from ..runtime.state import RunningLab
+from . import nsock, packets
+from .results import MethodResult
+
+DNS_PORT = 53
+
+
+def measure(lab: RunningLab, clients: list[Node], timeout_s: float = 1.0, tries: int = 3) -> dict[str, MethodResult]:
+    anycast = str(lab.plan.topology.anycast.ip)
+    socks: dict[str, socket.socket] = {}
+    sel = selectors.DefaultSelector()
+    results: dict[str, MethodResult] = {}
+    sent_at: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    try:
+        for index, client in enumerate(clients):
+            sock = nsock.udp_in(lab.pid(client.name))
+            socks[client.name] = sock
+            sel.register(sock, selectors.EVENT_READ, (client.name, index))
+        for attempt in range(tries):
+            waiting = [c for c in clients if c.name not in results]
+            if not waiting:
+                break
+            for index, client in enumerate(clients):
+                if client.name in results:
+                    continue
+                query = packets.dns_identity_query(qid=(index * tries + attempt) & 0xFFFF)
+                sent_at[client.name] = time.perf_counter()
+                try:
+                    socks[client.name].sendto(query, (anycast, DNS_PORT))
+                except OSError as exc:  # e.g. no route: note it, try again next round
+                    errors[client.name] = f"send failed: {exc}"
+            deadline = time.perf_counter() + timeout_s
+            while len(results) < len(clients):
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                for key, _ in sel.select(left):
+                    name, _index = key.data
+                    _read(key.fileobj, name, sent_at, results, errors)  # type: ignore[arg-type]
+        for client in clients:
+            why = errors.get(client.name, "no answer")
+            results.setdefault(client.name, MethodResult(None, error=f"{why} (after {tries} tries)"))
+        return {c.name: results[c.name] for c in clients}
+    finally:
+        sel.close()
+        for sock in socks.values():
+            sock.close()
+
+
+def _read(sock: socket.socket, name: str, sent_at: dict[str, float],
+          results: dict[str, MethodResult], errors: dict[str, str]) -> None:
+    while True:
+        try:
+            data, ancillary, _flags, _addr = sock.recvmsg(4096, socket.CMSG_SPACE(4))
+        except BlockingIOError:
+            return
+        except OSError as exc:  # ICMP unreachable surfaces as ECONNREFUSED on the next read
+            errors[name] = f"receive failed: {exc}"
+            return
+        rtt = (time.perf_counter() - sent_at[name]) * 1000
+        ident = packets.parse_dns_identity(data)
+        if ident is None or ident.txt is None:
+            continue
+        ttl = nsock.received_ttl(ancillary)
+        detail = {"txt": ident.txt, "nsid": ident.nsid}
+        error = None
+        if ident.nsid is not None and ident.nsid != ident.txt:
+            error = f"id.server says {ident.txt!r} but NSID says {ident.nsid!r}"
+        results[name] = MethodResult(ident.txt, rtt_ms=rtt, hops=packets.hops_from_ttl(ttl) if ttl else None,
+                                     error=error, detail=detail)

@@ -1,0 +1,139 @@
+"""The catchment map: the topology drawn with Graphviz, each client coloured by the PoP it landed on.
+
+`dot_source` is a pure function of the plan and a probe result (the JSON `run_probe` saves), so it is
+tested without a lab; `render` hands it to Graphviz's `dot` (Debian `graphviz`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from ..errors import LabError
+from ..plan import Plan, client_address
+
+# Distinct, colour-blind-friendly fills (Okabe-Ito first, then Tableau), one per PoP in plan order.
+PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+           "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F", "#AEC7E8"]
+UNKNOWN = "#DDDDDD"
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot"}
+
+
+def pop_colours(plan: Plan) -> dict[str, str]:
+    return {p.name: PALETTE[i % len(PALETTE)] for i, p in enumerate(plan.pops)}
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def dot_source(plan: Plan, last: dict[str, Any] | None) -> str:
+    colours = pop_colours(plan)
+    landed: dict[str, str | None] = {}
+    agree: dict[str, bool] = {}
+    for client in (last or {}).get("clients", []):
+        landed[client["name"]] = client.get("pop")
+        agree[client["name"]] = bool(client.get("agree"))
+    share = Counter(p for p in landed.values())
+    topo = plan.topology
+    lines = [
+        "graph catchments {",
+        "  graph [rankdir=LR, fontname=Helvetica, fontsize=11, newrank=true, splines=true,",
+        f"         label={_q(_title(plan, last))}, labelloc=t];",
+        "  node [fontname=Helvetica, fontsize=10, style=filled, fillcolor=white];",
+        "  edge [color=\"#888888\"];",
+    ]
+    by_asn: dict[int, list[str]] = defaultdict(list)
+    for node in plan.routers:
+        if node.asn is not None:
+            by_asn[node.asn].append(node.name)
+    for asn, members in by_asn.items():
+        roles = {plan.nodes[m].role for m in members}
+        if "pop" in roles:
+            label = f"AS{asn} edge network: anycast {topo.anycast.ip}"
+        else:
+            label = f"AS{asn} " + "/".join(sorted(roles))
+        lines.append(f"  subgraph {_q('cluster_as' + str(asn))} {{")
+        lines.append(f"    label={_q(label)}; style=rounded; color=\"#999999\";")
+        for name in members:
+            node = plan.nodes[name]
+            if node.role == "pop":
+                count = share.get(name, 0)
+                label = f"{name} (PoP)\n{count} client{'' if count == 1 else 's'}"
+                lines.append(f"    {_q(name)} [shape=doubleoctagon, fillcolor={_q(colours[name])}, "
+                             f"label={_q(label)}];")
+            elif node.role == "eyeball":
+                label = f"{name}\nAS{asn} eyeball"
+                lines.append(f"    {_q(name)} [shape=box, style=\"rounded,filled\", fillcolor=\"#F5F5F5\", "
+                             f"label={_q(label)}];")
+                for client in (c for c in plan.clients if c.isp == name):
+                    lines.append("    " + _client(client.name, str(client_address(client)), landed, agree, colours))
+            elif node.role == "origin":
+                label = f"{name}\nAS{asn} origin"
+                lines.append(f"    {_q(name)} [shape=cylinder, label={_q(label)}];")
+            else:
+                label = f"{name}\nAS{asn}"
+                lines.append(f"    {_q(name)} [shape=box, label={_q(label)}];")
+        lines.append("  }")
+    for link in plan.links:
+        if link.kind == "backbone":
+            style = 'style=dashed, color="#444444"'
+        elif link.kind == "access":
+            pop = landed.get(link.b if plan.nodes[link.b].role == "client" else link.a)
+            style = f"color={_q(colours.get(pop or '', '#BBBBBB'))}, penwidth=1.5"
+        else:
+            style = "penwidth=1.2"
+        lines.append(f"  {_q(link.a)} -- {_q(link.b)} [{style}];")
+    lines.append("  subgraph cluster_legend {")
+    lines.append('    label="clients by measured PoP"; style=rounded; color="#999999";')
+    for pop, colour in colours.items():
+        lines.append(f"    {_q('legend_' + pop)} [shape=box, fillcolor={_q(colour)}, "
+                     f"label={_q(f'{pop}: {share.get(pop, 0)} of {len(landed)}')}];")
+    if share.get(None) or len(landed) < len(plan.clients):
+        lines.append(f"    \"legend_unknown\" [shape=box, fillcolor={_q(UNKNOWN)}, label=\"no PoP measured\"];")
+    lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _client(name: str, address: str, landed: dict[str, str | None], agree: dict[str, bool],
+            colours: dict[str, str]) -> str:
+    pop = landed.get(name)
+    if name not in landed:
+        label, fill = f"{name}\n{address}\nnot probed", UNKNOWN
+    elif pop is None:
+        label, fill = f"{name}\n{address}\nno answer", UNKNOWN
+    else:
+        label, fill = f"{name}\n{address}\n-> {pop}", colours.get(pop, UNKNOWN)
+    border = "" if agree.get(name, True) else ', color="#CC0000", penwidth=2.5'
+    return f"{_q(name)} [shape=ellipse, fillcolor={_q(fill)}, label={_q(label)}{border}];"
+
+
+def _title(plan: Plan, last: dict[str, Any] | None) -> str:
+    title = f"{plan.topology.name}: catchments of {plan.topology.anycast.ip}"
+    if last is None:
+        return title + " (no probe result yet)"
+    methods = ", ".join(last.get("methods", [])) or "none"
+    verdict = "all methods agree with BGP" if last.get("agree") else "methods and BGP DISAGREE (red borders)"
+    return f"{title}, measured by {methods}: {verdict}"
+
+
+def render(plan: Plan, last: dict[str, Any] | None, out: Path) -> Path:
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise LabError(f"cannot draw {out.name}: use a name ending in {', '.join(FORMATS)}")
+    source = dot_source(plan, last)
+    if fmt == "dot":
+        out.write_text(source)
+        return out
+    dot = shutil.which("dot")
+    if dot is None:
+        raise LabError("Graphviz's `dot` is missing (Debian package graphviz; `make deps` installs it)")
+    done = subprocess.run([dot, f"-T{fmt}", "-o", str(out)], input=source, text=True, capture_output=True,
+                          timeout=120)
+    if done.returncode != 0:
+        raise LabError(f"dot failed: {done.stderr.strip()[:300]}")
+    return out
