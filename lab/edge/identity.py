@@ -6,7 +6,6 @@ without paying for a random draw on every request.
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -18,13 +17,15 @@ TRACE_PATH = "/cdn-cgi/trace"
 
 
 class RayIds:
+    MASK = 0xFFFFFFFFFFFFFFFF
+
     def __init__(self, pop: str) -> None:
         self.pop = pop
-        self._base = int.from_bytes(os.urandom(8), "big")
-        self._counter = itertools.count(1)
+        self.value = int.from_bytes(os.urandom(8), "big")  # the proxy's inline hit path bumps this too
 
     def next(self) -> str:
-        return "%016x-%s" % ((self._base + next(self._counter)) & 0xFFFFFFFFFFFFFFFF, self.pop)  # noqa: UP031
+        self.value = (self.value + 1) & self.MASK
+        return "%016x-%s" % (self.value, self.pop)  # noqa: UP031
 
 
 def static_header_block(pop: str) -> bytes:

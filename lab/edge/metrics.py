@@ -27,6 +27,7 @@ class Metrics:
     errors_504: int = 0
     timeouts: int = 0
     purges: int = 0
+    fast_hits: int = 0  # HITs answered on the inline path; folded into cache_status["HIT"] on read
     # cf-cache-status value -> count
     cache_status: dict[str, int] = field(default_factory=dict)
 
@@ -35,6 +36,9 @@ class Metrics:
 
     def snapshot(self) -> dict[str, object]:
         data = asdict(self)
+        statuses = dict(self.cache_status)
+        statuses["HIT"] = statuses.get("HIT", 0) + self.fast_hits
+        data["cache_status"] = statuses
         data["uptime"] = round(time.time() - self.started, 3)
         data["errors"] = sum(v for k, v in data.items() if k.startswith("errors_") and isinstance(v, int))
         return data

@@ -55,6 +55,11 @@ NO_BODY_STATUSES = frozenset({204, 304})
 _NO_DIRECTIVES = RequestDirectives()
 _PHASE_LINES = {p: f"cf-cache-status: {p.cf_status}\r\n".encode() for p in CachePhase}
 _INF = float("inf")
+# Request fields that need the general path (they change how a stored response may be used or sent).
+_SLOW_REQUEST_FIELDS = frozenset({
+    b"cache-control", b"pragma", b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since",
+    b"range", b"if-range", b"content-length", b"transfer-encoding", b"expect", b"upgrade",
+})
 # Framing is recomputed per response; internal fields (Surrogate-Control, Cache-Tag) stay in the PoP.
 _NOT_FROM_ENTRY = INTERNAL_FIELDS | {"content-length", "transfer-encoding"}
 
@@ -167,6 +172,7 @@ class ClientConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._in_head = True
         self._head_bytes = 0
+        self._field_bytes = 0
         self.pending_reject = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
@@ -195,7 +201,7 @@ class ClientConnection(asyncio.Protocol):
             self.closed = True
             return
         proxy.connections.add(self)
-        self.deadline = proxy.loop.time() + self.cfg.header_timeout
+        self.deadline = proxy.coarse_now + self.cfg.header_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -246,9 +252,10 @@ class ClientConnection(asyncio.Protocol):
         self.in_message = True
         self._url = b""
         self._headers = []
+        self._field_bytes = 0
         self._body = []
         self._body_bytes = 0
-        self.deadline = self.proxy.loop.time() + self.cfg.header_timeout
+        self.deadline = self.proxy.coarse_now + self.cfg.header_timeout
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -258,13 +265,11 @@ class ClientConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self._headers
         headers.append((name, value))
-        if len(headers) > self.cfg.max_headers:
+        self._field_bytes += len(name) + len(value) + 4
+        if len(headers) > self.cfg.max_headers or self._field_bytes > self.cfg.max_header_bytes:
             raise _Reject(431)
 
     def on_headers_complete(self) -> None:
-        size = sum(len(n) + len(v) + 4 for n, v in self._headers)
-        if size > self.cfg.max_header_bytes:
-            raise _Reject(431)
         self._in_head = False
 
     def on_body(self, body: bytes) -> None:
@@ -272,13 +277,24 @@ class ClientConnection(asyncio.Protocol):
         if self._body_bytes > self.cfg.max_body_bytes:
             raise _Reject(413)
         self._body.append(body)
-        self.deadline = self.proxy.loop.time() + self.cfg.header_timeout
+        self.deadline = self.proxy.coarse_now + self.cfg.header_timeout
 
     def on_message_complete(self) -> None:
         self.in_message = False
         self._in_head = True
         self._head_bytes = 0
         parser = self.parser
+        if not self.busy and not self.queue:
+            wire = self.proxy.fast_hit(parser, self._url, self._headers)
+            if wire is not None:
+                transport = self.transport
+                if transport is not None:
+                    transport.write(wire)
+                    if not parser.should_keep_alive():
+                        self.close()
+                    else:
+                        self.deadline = self.proxy.coarse_now + self.cfg.keepalive_timeout
+                return
         hdrs: Headers = []
         hmap: dict[str, str] = {}
         for n, v in self._headers:
@@ -425,7 +441,7 @@ class ClientConnection(asyncio.Protocol):
         if resp.close or not req.keep_alive:
             self.close()
         elif not self.busy:
-            self.deadline = self.proxy.loop.time() + self.cfg.keepalive_timeout
+            self.deadline = self.proxy.coarse_now + self.cfg.keepalive_timeout
 
     def _reject(self, status: int) -> None:
         """Answer a request we could not parse or accept, then close: the stream is out of sync."""
@@ -486,6 +502,11 @@ class EdgeProxy:
         self._sweeper: asyncio.Task[None] | None = None
         self._mgmt: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # loop.time() refreshed by the sweeper: deadlines need ~0.5 s precision, not a clock call per request
+        self.coarse_now = 0.0
+        self._fast_hosts: dict[bytes, str] = {}
+        self._ray_suffix = b"-" + config.pop.encode() + b"\r\n"
+        self._hit_tail = _PHASE_LINES[CachePhase.HIT] + b"\r\n"
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -496,6 +517,7 @@ class EdgeProxy:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.coarse_now = self._loop.time()
         cfg = self.config
         for scheme, addrs in (("http", cfg.listen), ("https", cfg.tls_listen)):
             for host, port in addrs:
@@ -541,8 +563,8 @@ class EdgeProxy:
     async def _sweep(self) -> None:
         """Close connections past their deadline once a second (cheaper than a timer per request)."""
         while True:
-            await asyncio.sleep(1.0)
-            now = self.loop.time()
+            await asyncio.sleep(0.5)
+            now = self.coarse_now = self.loop.time()
             for conn in [c for c in self.connections if c.deadline < now]:
                 conn.timed_out()
 
@@ -583,6 +605,56 @@ class EdgeProxy:
         return self.store.purge_all()
 
     # ---------------------------------------------------------------- responding
+
+    def fast_hit(self, parser: Any, url: bytes, raw_headers: list[tuple[bytes, bytes]]) -> bytes | None:
+        """The hot path: a plain GET/HEAD for a fresh, Vary-free entry, serialised in one go.
+
+        Anything this does not handle (conditionals, ranges, request directives, Vary, bodies, stale
+        entries, trace) returns None and takes the general path, which gives the same answer slower.
+        """
+        method = parser.get_method()
+        if (method != b"GET" and method != b"HEAD") or url[:1] != b"/" or url.startswith(b"/cdn-cgi/"):
+            return None
+        host = b""
+        for name, value in raw_headers:
+            lname = name.lower()
+            if lname == b"host":
+                host = value
+            elif lname in _SLOW_REQUEST_FIELDS:
+                return None
+        hkey = self._fast_hosts.get(host)
+        if hkey is None:
+            if len(self._fast_hosts) > 1024:
+                self._fast_hosts.clear()
+            hkey = self._fast_hosts[host] = host_key(host.decode("latin-1"))
+        key = hkey + url.decode("latin-1")
+        variants = self.store._entries.get(key)
+        if variants is None or len(variants) != 1:
+            return None
+        entry = variants[0]
+        if entry.vary or entry.directives.no_cache:
+            return None
+        age = entry.corrected_initial_age + (time.time() - entry.response_time)
+        if age >= entry.lifetime or age < 0:
+            return None
+        self.store._entries.move_to_end(key)
+        metrics = self.metrics
+        metrics.requests += 1
+        metrics.fast_hits += 1
+        rays = self.rays
+        ray = rays.value = (rays.value + 1) & 0xFFFFFFFFFFFFFFFF
+        head = b"%sAge: %d\r\n%scf-ray: %016x%s" % (
+            entry.wire or _entry_wire(entry), age, self.identity, ray, self._ray_suffix)
+        if parser.should_keep_alive():
+            if parser.get_http_version() == "1.0":
+                head += b"Connection: keep-alive\r\n"
+        else:
+            head += b"Connection: close\r\n"
+        out = head + self._hit_tail
+        if method == b"GET":
+            out += entry.body
+        metrics.bytes_out += len(out)
+        return out
 
     def key(self, req: Request) -> str:
         return host_key(req.hmap.get("host", "")) + req.target
