@@ -1,0 +1,69 @@
+"""(Re)starting one router's FRR daemons after a drill killed them, outside the supervisor.
+
+The supervisor starts every daemon at `up` as its own child. A drill that SIGKILLs bgpd, or crashes a
+whole PoP, must start them again: this does so with the same argv the supervisor used (so the same
+pid files, sockets and config), detached from the drill's process (a later Ctrl-C of the drill must
+not reach them), and records each new pid in the lab's ledger so `down` and `clean` remove it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from ..errors import LabError
+from ..render.frr import render_router
+from ..runtime import procs
+from ..runtime.frr import RouterDaemons
+from ..runtime.ledger import Ledger
+from ..runtime.state import RunningLab
+
+START_TIMEOUT = 15.0
+ORDER = ("zebra", "bfdd", "ospfd", "bgpd")
+
+
+def router_daemons(lab: RunningLab, router: str) -> RouterDaemons:
+    return RouterDaemons(render_router(lab.plan, lab.plan.nodes[router]), lab.router_dir(router))
+
+
+def daemon_pid(lab: RunningLab, router: str, daemon: str) -> int | None:
+    """The live pid of one of the router's daemons, from its pid file, if it is this lab's process."""
+    path = lab.router_dir(router) / f"{daemon}.pid"
+    try:
+        pid = int(path.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError, IndexError):
+        return None
+    if str(lab.directory) not in cmdline or procs.start_time(pid) is None:
+        return None
+    return pid
+
+
+def start(lab: RunningLab, router: str, daemons: list[str] | None = None) -> dict[str, int]:
+    """Start the router's daemons that are not running (all of its daemons, or those named), in FRR's order.
+
+    Returns daemon -> new pid. Raises LabError when one does not come up within START_TIMEOUT.
+    """
+    rd = router_daemons(lab, router)
+    wanted = [d for d in ORDER if d in rd.config.daemons and (daemons is None or d in daemons)]
+    ledger = Ledger(lab.directory / "ledger.jsonl")
+    started: dict[str, int] = {}
+    for daemon in wanted:
+        if daemon_pid(lab, router, daemon) is not None:
+            continue
+        # A SIGKILLed daemon leaves its sockets behind; `started()` looks for fresh ones.
+        stale = [rd.directory / f"{daemon}.vty"] + ([rd.zserv] if daemon == "zebra" else [])
+        for path in stale:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        # setsid: the daemon leaves the drill's session, so a Ctrl-C of the drill does not reach it.
+        proc = procs.spawn(["setsid", *rd.start_argv(daemon)], netns_pid=lab.pid(router),
+                           log=rd.directory / f"{daemon}.out", die_with_parent=False)
+        ledger.record("process", f"{router}/{daemon}", pid=proc.pid, start=procs.start_time(proc.pid))
+        if not procs.wait_for(lambda d=daemon, p=proc: rd.started(d) or p.poll() is not None,  # type: ignore[misc]
+                              START_TIMEOUT):
+            raise LabError(f"{router}/{daemon} did not start within {START_TIMEOUT:.0f} s (see {rd.log(daemon)})")
+        if proc.poll() is not None:
+            raise LabError(f"{router}/{daemon} exited at start (see {rd.log(daemon)})")
+        started[daemon] = proc.pid
+    return started

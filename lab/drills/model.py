@@ -1,0 +1,226 @@
+"""The drill file model: what a user writes in topologies/drills/*.yaml, validated.
+
+    name: withdraw-fra
+    topology: default
+    steps:
+      - fail: {pop: fra, mode: withdraw}
+      - wait: {until: stable, timeout: 15s}
+      - expect: {catchment: {dtag-c1: iad}}
+      - restore: {}
+      - wait: {until: stable}
+    expect: {convergence_p95: 1s, max_lost_probes: 20}
+
+Errors name the file, the line and the field, as topology errors do.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import TopologyError
+from ..yamlsource import field_name, line_of, load_yaml
+
+Mode = Literal["withdraw", "graceful-shutdown", "session-down", "kill-bgpd", "crash", "link-down", "blackhole",
+               "proxy-crash", "origin-down"]
+POP_MODES = {"withdraw", "graceful-shutdown", "session-down", "kill-bgpd", "crash", "blackhole", "proxy-crash"}
+MAX_DURATION_S = 600.0
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+class DrillFileError(TopologyError):
+    """A drill file is wrong: names the file, the line and the field."""
+
+
+def parse_duration(value: Any) -> float:
+    """`1.5s`, `200ms`, `2m` or a bare number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration (write e.g. 1.5s, 200ms, 2m)")
+        seconds = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+    if not 0 <= seconds <= MAX_DURATION_S:
+        raise ValueError(f"{value!r} is out of range (0 to {MAX_DURATION_S:.0f} s)")
+    return seconds
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Fault(Strict):
+    mode: Mode
+    pop: str | None = None
+    link: tuple[str, str] | None = Field(default=None, description="link-down: the link's two ends")
+    neighbors: list[str] | None = Field(default=None, description="session-down: which peers (default: all)")
+
+    @model_validator(mode="after")
+    def _target(self) -> Fault:
+        if self.mode == "link-down":
+            if self.link is None:
+                raise ValueError("link-down needs `link: [node, node]`")
+        elif self.mode in POP_MODES and self.pop is None:
+            raise ValueError(f"{self.mode} needs `pop: NAME`")
+        if self.neighbors is not None and self.mode != "session-down":
+            raise ValueError("`neighbors` only applies to session-down")
+        return self
+
+    @property
+    def label(self) -> str:
+        target = self.pop if self.link is None else f"{self.link[0]}-{self.link[1]}"
+        return f"{self.mode} {target}" if target else self.mode
+
+
+class Wait(Strict):
+    """Wait a fixed time, or until every client's PoP has been steady (all answered) for `steady`."""
+
+    seconds: Seconds | None = None
+    until: Literal["stable"] | None = None
+    steady: Seconds = 1.0
+    timeout: Seconds = 30.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, value: Any) -> Any:
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            return {"seconds": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> Wait:
+        if (self.seconds is None) == (self.until is None):
+            raise ValueError("a wait is either a duration (`wait: 2s`) or `wait: {until: stable}`")
+        return self
+
+
+class Restore(Strict):
+    """Undo an injected fault (by its mode and target), or every fault still in place when empty."""
+
+    mode: Mode | None = None
+    pop: str | None = None
+    link: tuple[str, str] | None = None
+
+
+class Expect(Strict):
+    catchment: dict[str, str] | None = None
+    max_outage: Seconds | None = None
+    max_lost_probes: int | None = Field(default=None, ge=0)
+    max_http_errors: int | None = Field(default=None, ge=0)
+    convergence_p95: Seconds | None = None
+    convergence_max: Seconds | None = None
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, v) for k, v in self.model_dump().items() if v is not None]
+
+
+class Step(Strict):
+    fail: Fault | None = None
+    wait: Wait | None = None
+    restore: Restore | None = None
+    expect: Expect | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _restore_all(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "restore" in value and value["restore"] in (None, "all"):
+            return {**value, "restore": {}}
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Step:
+        given = [k for k in ("fail", "wait", "restore", "expect") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("each step is exactly one of fail, wait, restore, expect")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("fail", "wait", "restore", "expect") if getattr(self, k) is not None)
+
+
+class Probes(Strict):
+    rate_hz: float = Field(default=20.0, gt=0, le=100)
+    timeout: Seconds = 1.0
+    clients: list[str] | None = None
+
+
+class Http(Strict):
+    """Background HTTP load from clients to the anycast address (needs the edge proxy in the lab)."""
+
+    enabled: bool = True
+    rate_hz: float = Field(default=5.0, gt=0, le=100)
+    path: str = "/"
+    keepalive: bool = True
+
+
+class Drill(Strict):
+    name: str
+    description: str = ""
+    topology: str = "default"
+    topology_overrides: dict[str, Any] = {}
+    probes: Probes = Probes()
+    http: Http = Http()
+    baseline: Seconds = 2.0
+    settle: Seconds = 20.0
+    steps: list[Step] = Field(min_length=1)
+    expect: Expect = Expect()
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _has_fault(self) -> Drill:
+        if not any(s.fail is not None for s in self.steps):
+            raise ValueError("a drill needs at least one `fail` step")
+        return self
+
+    @property
+    def faults(self) -> list[Fault]:
+        return [s.fail for s in self.steps if s.fail is not None]
+
+
+def load_drill(path: Path | str) -> Drill:
+    """Read and validate a drill file; any problem raises one DrillFileError naming file, line, field."""
+    path = Path(path)
+    doc = load_yaml(path)
+    if not isinstance(doc, dict):
+        raise DrillFileError(path, line_of(doc, ()), "", "a drill must be a YAML mapping")
+    try:
+        return Drill.model_validate({**doc, "source": str(path)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif first["type"] == "missing":
+            message = "required field is missing"
+        raise DrillFileError(path, line_of(doc, loc), field_name(loc), message) from None
+
+
+def check_against(drill: Drill, node_names: set[str], pops: set[str], clients: set[str]) -> list[str]:
+    """What a drill names that the lab does not have (checked before anything is injected)."""
+    problems = []
+    for i, step in enumerate(drill.steps):
+        fault = step.fail
+        if fault is not None:
+            if fault.pop is not None and fault.pop not in pops:
+                problems.append(f"steps[{i}].fail.pop: unknown PoP {fault.pop!r} (known: {', '.join(sorted(pops))})")
+            for end in fault.link or ():
+                if end not in node_names:
+                    problems.append(f"steps[{i}].fail.link: unknown node {end!r}")
+        if step.expect is not None and step.expect.catchment:
+            for client, pop in step.expect.catchment.items():
+                if client not in clients:
+                    problems.append(f"steps[{i}].expect.catchment: unknown client {client!r}")
+                if pop not in pops:
+                    problems.append(f"steps[{i}].expect.catchment.{client}: unknown PoP {pop!r}")
+    return problems

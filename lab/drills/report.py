@@ -1,0 +1,159 @@
+"""A drill's reports: report.json (for machines), report.md (for people, fit for a GitHub step summary),
+JUnit XML (one test case per expectation) and timeline.png (each client's PoP over time)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .runner import DrillResult
+
+
+def write_reports(result: DrillResult, directory: Path | str | None, junit: Path | str | None = None) -> list[Path]:
+    written = []
+    if directory is not None:
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        data = result.to_json()
+        (out / "report.json").write_text(json.dumps(data, indent=2) + "\n")
+        (out / "probes.jsonl").write_text("".join(
+            json.dumps({"t": round(r.t - result.t0, 4), "client": r.client, "seq": r.seq, "pop": r.pop,
+                        "rtt_ms": None if r.rtt_ms is None else round(r.rtt_ms, 3)}) + "\n"
+            for r in result.records))
+        (out / "report.md").write_text(markdown(result))
+        written += [out / "report.json", out / "probes.jsonl", out / "report.md"]
+        png = out / "timeline.png"
+        timeline_png(result, png)
+        written.append(png)
+        if junit is None:
+            junit = out / "junit.xml"
+    if junit is not None:
+        Path(junit).parent.mkdir(parents=True, exist_ok=True)
+        Path(junit).write_text(junit_xml(result))
+        written.append(Path(junit))
+    return written
+
+
+def summary_line(result: DrillResult) -> str:
+    conv = result.timeline.convergence()
+    http = result.http.get("failed")
+    verdict = "PASS" if result.passed else ("INCOMPLETE" if not result.complete else "FAIL")
+    return (f"{verdict:<10} {result.drill.name:<24} p95 {conv['p95'] or 0:.3f}s  lost {result.lost_probes}  "
+            f"http errors {'n/a' if http is None else http}")
+
+
+def markdown(result: DrillResult) -> str:
+    data = result.to_json()
+    conv = data["convergence_s"]
+    verdict = "✅ passed" if result.passed else ("⚠️ incomplete" if not result.complete else "❌ failed")
+    lines = [f"# Drill `{result.drill.name}`: {verdict}", ""]
+    if result.drill.description:
+        lines += [result.drill.description, ""]
+    if result.error:
+        lines += [f"**Stopped early:** {result.error}. Every injected fault was restored.", ""]
+    faults = ", ".join(f"{f['mode']} {f['pop'] or '-'.join(f['link'] or [])} at {f['t']:+.3f}s"
+                       for f in data["faults"]) or "none"
+    lines += [
+        f"- lab `{result.lab}`, faults: {faults}; restored at "
+        f"{'-' if data['restore_s'] is None else format(data['restore_s'], '+.3f') + 's'}",
+        f"- convergence over {conv['n']} affected clients: p50 {conv['p50']}s, p95 {conv['p95']}s, max {conv['max']}s",
+        f"- lost probes {data['lost_probes']} of {data['probes']['sent']} (probes at {data['probes']['rate_hz']:g} Hz "
+        f"per client, lost after {data['probes']['timeout_s']:g}s), longest outage {data['max_outage_s']}s",
+        f"- HTTP: {_http_line(data['http'])}",
+        "",
+        "## Expectations",
+        "",
+        "| expectation | expected | actual | result |",
+        "|---|---|---|---|",
+    ]
+    for e in result.expectations:
+        mark = {True: "pass", False: "**FAIL**", None: "skipped"}[e.passed]
+        lines.append(f"| {e.name} | {e.expected} | {e.actual} | {mark}: {e.message} |")
+    if not result.expectations:
+        lines.append("| (none) | | | |")
+    lines += ["", "## Clients", "",
+              "| client | before | during fault | end | convergence | outage | lost | flips | transient |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for c in result.timeline.clients:
+        conv_c = "-" if c.convergence_s is None else f"{c.convergence_s:.3f}s"
+        lines.append(f"| {c.name} | {c.pop_before} | {c.pop_after} | {c.pop_end} | {conv_c} | {c.outage_s:.3f}s "
+                     f"| {c.lost_probes} | {c.flips} | {', '.join(c.transient_pops) or '-'} |")
+    lines += ["", "## Steps", ""]
+    lines += [f"{s.index + 1}. `{s.t:+.3f}s` {s.label}" + ("" if s.ok else f" — {s.detail}") for s in result.steps]
+    events = data["control_plane"]
+    if events:
+        lines += ["", f"## Control plane (first 30 of {len(events)} FRR log events)", "", "| t | router | event |",
+                  "|---|---|---|"]
+        lines += [f"| {e['t']:+.3f}s | {e['router']} | {e['kind']}: `{e['text'][:100]}` |" for e in events[:30]]
+    lines += ["", "Timeline: `timeline.png`; full data: `report.json`, `probes.jsonl`.", ""]
+    return "\n".join(lines)
+
+
+def _http_line(http: dict[str, object]) -> str:
+    if not http.get("available"):
+        return str(http.get("note", "not measured"))
+    return f"{http.get('ok')} ok, {http.get('failed')} failed {http.get('by_class')}"
+
+
+def junit_xml(result: DrillResult) -> str:
+    suite = ET.Element("testsuite", name=f"drill.{result.drill.name}", tests=str(len(result.expectations) + 1),
+                       failures="0", skipped="0", errors="0")
+    failures = skipped = errors = 0
+    case = ET.SubElement(suite, "testcase", classname=f"drill.{result.drill.name}", name="runs to completion")
+    if not result.complete:
+        errors += 1
+        ET.SubElement(case, "error", message=result.error or "incomplete").text = result.error or ""
+    for e in result.expectations:
+        case = ET.SubElement(suite, "testcase", classname=f"drill.{result.drill.name}", name=e.name)
+        if e.passed is False:
+            failures += 1
+            ET.SubElement(case, "failure", message=e.message).text = (
+                f"expected {e.expected!r}, got {e.actual!r}: {e.message}")
+        elif e.passed is None:
+            skipped += 1
+            ET.SubElement(case, "skipped", message=e.message)
+    suite.set("failures", str(failures))
+    suite.set("skipped", str(skipped))
+    suite.set("errors", str(errors))
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def timeline_png(result: DrillResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    clients = [c.name for c in result.timeline.clients]
+    pops = sorted({r.pop for r in result.records if r.pop is not None})
+    colours = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(pops)}
+    t0 = result.t0
+    fig, ax = plt.subplots(figsize=(11, 0.35 * len(clients) + 2), dpi=110)
+    for y, client in enumerate(clients):
+        rows = [r for r in result.records if r.client == client]
+        for pop in pops:
+            xs = [r.t - t0 for r in rows if r.pop == pop]
+            ax.scatter(xs, [y] * len(xs), s=6, marker="|", color=colours[pop], linewidths=1.2)
+        lost = [r.t - t0 for r in rows if r.pop is None]
+        ax.scatter(lost, [y] * len(lost), s=14, marker="x", color="black", linewidths=0.8)
+    for f in result.injected:
+        ax.axvline(f["t"], color="red", linestyle="--", linewidth=1)
+        ax.text(f["t"], len(clients) - 0.4, f" {f['mode']}", color="red", fontsize=8, va="bottom")
+    if result.restore_t is not None:
+        ax.axvline(result.restore_t - t0, color="green", linestyle="--", linewidth=1)
+        ax.text(result.restore_t - t0, len(clients) - 0.4, " restore", color="green", fontsize=8, va="bottom")
+    ax.set_yticks(range(len(clients)), clients, fontsize=8)
+    ax.set_xlabel("seconds from the fault")
+    ax.set_title(f"drill {result.drill.name}: PoP answering each client (x = lost probe)", fontsize=10)
+    handles = [Line2D([], [], color=colours[p], marker="s", linestyle="", label=p) for p in pops]
+    handles.append(Line2D([], [], color="black", marker="x", linestyle="", label="lost"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    ax.set_ylim(-0.7, len(clients) + 0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,381 @@
+"""Running a drill against a running lab: probes in the background, steps in order, every fault undone.
+
+Whatever happens in the middle (a failed step, Ctrl-C, SIGTERM turned into KeyboardInterrupt by the
+CLI), every injected fault is restored, the lab is given `settle` seconds to come back, and the result
+is marked incomplete; with a report directory the partial report is written before the error goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import LabError
+from ..runtime.state import RunningLab
+from . import faults, logs
+from .analysis import Probe, Timeline, analyse
+from .model import Drill, Expect, Restore, Wait, check_against
+
+Progress = Callable[[str], None]
+STABLE_TIMEOUT_S = 30.0
+
+
+@dataclass
+class StepResult:
+    index: int
+    kind: str
+    label: str
+    t: float  # seconds from the fault (negative: before it)
+    duration_s: float
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class ExpectationResult:
+    name: str
+    expected: Any
+    actual: Any
+    passed: bool | None  # None: could not be measured in this lab (skipped)
+    message: str
+    step: int | None = None
+
+
+@dataclass
+class DrillResult:
+    drill: Drill
+    lab: str
+    started: float
+    fault_t: float | None = None
+    restore_t: float | None = None
+    finished: float | None = None
+    complete: bool = False
+    error: str | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    expectations: list[ExpectationResult] = field(default_factory=list)
+    timeline: Timeline = field(default_factory=Timeline)
+    records: list[Probe] = field(default_factory=list)
+    events: list[logs.LogEvent] = field(default_factory=list)
+    injected: list[dict[str, Any]] = field(default_factory=list)
+    probe_source: str = ""
+    http: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.complete and all(e.passed is not False for e in self.expectations)
+
+    @property
+    def t0(self) -> float:
+        return self.fault_t if self.fault_t is not None else self.started
+
+    @property
+    def lost_probes(self) -> int:
+        return sum(c.lost_probes for c in self.timeline.clients)
+
+    def to_json(self) -> dict[str, Any]:
+        t0 = self.t0
+        conv = self.timeline.convergence()
+        return {
+            "drill": self.drill.name,
+            "description": self.drill.description,
+            "source": self.drill.source,
+            "lab": self.lab,
+            "passed": self.passed,
+            "complete": self.complete,
+            "error": self.error,
+            "started_unix": round(self.started, 3),
+            "fault_unix": None if self.fault_t is None else round(self.fault_t, 3),
+            "restore_s": None if self.restore_t is None else round(self.restore_t - t0, 3),
+            "faults": self.injected,
+            "probes": {"source": self.probe_source, "rate_hz": self.drill.probes.rate_hz,
+                       "timeout_s": self.drill.probes.timeout, "sent": len(self.records),
+                       "lost": sum(1 for r in self.records if r.pop is None)},
+            "steps": [vars(s) for s in self.steps],
+            "expectations": [vars(e) for e in self.expectations],
+            "clients": [c.to_json() for c in self.timeline.clients],
+            "affected_clients": len(self.timeline.affected),
+            "lost_probes": self.lost_probes,
+            "max_outage_s": max((c.outage_s for c in self.timeline.clients), default=0.0),
+            "convergence_s": conv,
+            "restore_convergence_s": self.timeline.restore_convergence(),
+            "http": self.http,
+            "cache": self.cache,
+            "control_plane": [e.to_json(t0) for e in self.events],
+        }
+
+
+class _Probing:
+    """Runs the DNS probes in a thread; keeps every record and each client's answers for `stable`."""
+
+    def __init__(self, lab: RunningLab, drill: Drill, clients: list[str]) -> None:
+        self.lab, self.drill, self.clients = lab, drill, clients
+        self.records: list[Probe] = []
+        self.stop_event = threading.Event()
+        self.error: BaseException | None = None
+        self.source, self._watch = _watch_function()
+        self._thread = threading.Thread(target=self._run, name="drill-probes", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            limit = MAX_DRILL_S
+            for record in self._watch(self.lab, self.drill.probes.rate_hz, limit, self.clients, self.stop_event,
+                                      timeout_s=self.drill.probes.timeout):
+                self.records.append(record)
+        except BaseException as exc:  # reported by the runner
+            self.error = exc
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._thread.join(self.drill.probes.timeout + 5)
+
+    def stable(self, steady: float, since: float) -> bool:
+        """Every client answered every probe sent in the last `steady` s (ending a probe timeout ago, and all
+        sent after `since`), from one PoP."""
+        if self.error is not None:
+            raise LabError(f"the probes stopped: {self.error}")
+        now = time.time()
+        hi = now - self.drill.probes.timeout
+        lo = hi - steady
+        if lo < since:
+            return False
+        need = max(1, int(steady * self.drill.probes.rate_hz * 0.7))
+        window: dict[str, list[str | None]] = {c: [] for c in self.clients}
+        for r in reversed(self.records):
+            if r.t < lo - self.drill.probes.timeout:
+                break
+            if lo <= r.t <= hi and r.client in window:
+                window[r.client].append(r.pop)
+        return all(len(p) >= need and None not in p and len(set(p)) == 1 for p in window.values())
+
+    def current(self) -> dict[str, str | None]:
+        out: dict[str, str | None] = {c: None for c in self.clients}
+        for r in reversed(self.records):
+            if r.pop is not None and out.get(r.client, "x") is None:
+                out[r.client] = r.pop
+            if all(v is not None for v in out.values()):
+                break
+        return out
+
+
+MAX_DRILL_S = 900.0
+
+
+def _watch_function() -> tuple[str, Callable[..., Iterator[Probe]]]:
+    """The probes package's watch() once it exists; until then the drills' own minimal stand-in."""
+    if importlib.util.find_spec("anycastlab.probes") is not None and \
+            importlib.util.find_spec("anycastlab.probes.watch") is not None:
+        from ..probes.watch import watch  # type: ignore[import-not-found,unused-ignore]
+
+        return "anycastlab.probes.watch", watch  # type: ignore[no-any-return,unused-ignore]
+    from ._probe import watch as fallback
+
+    return "anycastlab.drills._probe (DNS CHAOS id.server)", fallback
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold off SIGINT/SIGTERM while restoring, so a second Ctrl-C cannot leave a fault in place."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending:
+            raise KeyboardInterrupt
+
+
+def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, junit: Path | str | None = None,
+              progress: Progress | None = None) -> DrillResult:
+    """Run `drill` on `lab` (a Lab or a RunningLab); write reports when asked. Restores on any exit."""
+    running: RunningLab = getattr(lab, "running", lab)
+    say = progress or (lambda message: None)
+    plan = running.plan
+    clients = drill.probes.clients or [c.name for c in plan.clients]
+    problems = check_against(drill, set(plan.nodes), {p.name for p in plan.pops}, set(clients))
+    if problems:
+        raise LabError(f"drill {drill.name!r} does not fit lab {running.name!r}", problems)
+
+    result = DrillResult(drill=drill, lab=running.name, started=time.time())
+    probing = _Probing(running, drill, clients)
+    result.probe_source = probing.source
+    follower = logs.LogFollower(running)
+    injected: list[faults.Injected] = []
+    result.http = {"available": False, "ok": None, "failed": None, "by_class": {}, "keepalive_survived": None,
+                   "note": "no edge proxy runs in this lab yet: HTTP load not measured"}
+    result.cache = {"available": False, "hit_ratio_before": None, "hit_ratio_after": None,
+                    "origin_rps_before": None, "origin_rps_after": None}
+
+    def rel(t: float) -> float:
+        return round(t - result.t0, 3)
+
+    def wait_stable(steady: float, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        since = time.time()
+        while time.monotonic() < deadline:
+            if probing.stable(steady, since):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def restore(which: Restore) -> list[str]:
+        done = []
+        for item in reversed(list(injected)):
+            if item.matches(which.mode, which.pop, which.link):
+                if result.fault_t is not None and result.restore_t is None:
+                    result.restore_t = time.time()
+                item.undo()
+                injected.remove(item)
+                done.append(item.fault.label)
+        return done
+
+    try:
+        logs.debug_updates(running, True)
+        follower.start()
+        probing.start()
+        say(f"probing {len(clients)} clients at {drill.probes.rate_hz:g} Hz ({probing.source})")
+        if not wait_stable(max(drill.baseline, 1.0), STABLE_TIMEOUT_S):
+            raise LabError(f"the lab's catchment was not stable within {STABLE_TIMEOUT_S:.0f} s before the drill "
+                           f"(current: {probing.current()})")
+        for index, step in enumerate(drill.steps):
+            started = time.time()
+            label, ok, detail = step.kind, True, ""
+            if step.fail is not None:
+                label = f"fail {step.fail.label}"
+                say(label)
+                if result.fault_t is None:
+                    result.fault_t = started
+                item = faults.inject(running, step.fail)
+                injected.append(item)
+                result.injected.append({"mode": step.fail.mode, "pop": step.fail.pop, "link": step.fail.link,
+                                        "t": rel(started), **item.details})
+            elif step.wait is not None:
+                ok, label = _wait(step.wait, wait_stable)
+                say(label + ("" if ok else " (timed out)"))
+                detail = "" if ok else "timed out: some clients were still losing probes or moving"
+            elif step.restore is not None:
+                done = restore(step.restore)
+                label = "restore " + (", ".join(done) or "(nothing to restore)")
+                say(label)
+            elif step.expect is not None:
+                label = "expect " + ", ".join(k for k, _ in step.expect.items())
+                result.expectations += _immediate(step.expect, probing.current(), index)
+            result.steps.append(StepResult(index, step.kind, label, rel(started), round(time.time() - started, 3),
+                                           ok, detail))
+        if injected:
+            result.steps.append(StepResult(len(drill.steps), "restore", "restore (end of drill) "
+                                           + ", ".join(restore(Restore())), rel(time.time()), 0.0, True))
+        if not wait_stable(1.0, drill.settle):
+            say(f"the lab was not stable {drill.settle:.0f} s after the drill")
+        result.complete = True
+    except BaseException as exc:
+        result.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        say(f"drill stopped ({result.error}); restoring {len(injected)} fault(s)")
+        with _signals_held():
+            for item in reversed(list(injected)):
+                try:
+                    restore(Restore(mode=item.fault.mode, pop=item.fault.pop, link=item.fault.link))
+                except Exception as undo_error:  # keep restoring the others
+                    result.error += f"; restoring {item.fault.label} failed: {undo_error}"
+            with contextlib.suppress(Exception):
+                wait_stable(1.0, drill.settle)
+        _finish(result, probing, follower, running, clients, drill)
+        if report_dir is not None or junit is not None:
+            from .report import write_reports
+
+            write_reports(result, report_dir, junit)
+        raise
+    _finish(result, probing, follower, running, clients, drill)
+    result.expectations += _deferred(drill, result)
+    if report_dir is not None or junit is not None:
+        from .report import write_reports
+
+        write_reports(result, report_dir, junit)
+    return result
+
+
+def _finish(result: DrillResult, probing: _Probing, follower: logs.LogFollower, lab: RunningLab,
+            clients: list[str], drill: Drill) -> None:
+    probing.stop()
+    follower.stop()
+    logs.debug_updates(lab, False)
+    result.finished = time.time()
+    result.records = sorted(probing.records, key=lambda r: (r.t, r.client))
+    result.events = sorted(follower.events, key=lambda e: e.t)
+    fault_t = result.fault_t if result.fault_t is not None else result.finished
+    result.timeline = analyse(result.records, clients, fault_t, result.restore_t, 1.0 / drill.probes.rate_hz)
+
+
+def _wait(wait: Wait, wait_stable: Callable[[float, float], bool]) -> tuple[bool, str]:
+    if wait.seconds is not None:
+        time.sleep(wait.seconds)
+        return True, f"wait {wait.seconds:g}s"
+    ok = wait_stable(wait.steady, wait.timeout)
+    return ok, f"wait until stable ({wait.steady:g}s steady, at most {wait.timeout:g}s)"
+
+
+def _immediate(expect: Expect, current: dict[str, str | None], step: int) -> list[ExpectationResult]:
+    out = []
+    if expect.catchment:
+        for client, pop in expect.catchment.items():
+            actual = current.get(client)
+            out.append(ExpectationResult(f"catchment {client}", pop, actual, actual == pop,
+                                         f"{client} is on {actual or 'no PoP (lost)'}, expected {pop}", step))
+    return out
+
+
+def _deferred(drill: Drill, result: DrillResult) -> list[ExpectationResult]:
+    """Expectations about the whole drill (from any `expect` step and the top-level `expect`)."""
+    expects = [(i, s.expect) for i, s in enumerate(drill.steps) if s.expect is not None] + [(None, drill.expect)]
+    conv = result.timeline.convergence()
+    outage = max((c.outage_s for c in result.timeline.clients), default=0.0)
+    worst = max(result.timeline.clients, key=lambda c: c.outage_s, default=None)
+    out = []
+    for step, expect in expects:
+        assert expect is not None
+        if expect.max_outage is not None:
+            who = f" ({worst.name})" if worst is not None and outage else ""
+            out.append(ExpectationResult("max_outage", expect.max_outage, outage, outage <= expect.max_outage,
+                                         f"longest outage {outage:.3f}s{who}, allowed {expect.max_outage:g}s", step))
+        if expect.max_lost_probes is not None:
+            lost = result.lost_probes
+            out.append(ExpectationResult("max_lost_probes", expect.max_lost_probes, lost,
+                                         lost <= expect.max_lost_probes,
+                                         f"{lost} probes lost, allowed {expect.max_lost_probes}", step))
+        if expect.convergence_p95 is not None:
+            p95 = conv["p95"] or 0.0
+            out.append(ExpectationResult("convergence_p95", expect.convergence_p95, p95,
+                                         p95 <= expect.convergence_p95,
+                                         f"p95 convergence {p95:.3f}s over {conv['n']} affected clients, "
+                                         f"allowed {expect.convergence_p95:g}s", step))
+        if expect.convergence_max is not None:
+            worst_c = conv["max"] or 0.0
+            out.append(ExpectationResult("convergence_max", expect.convergence_max, worst_c,
+                                         worst_c <= expect.convergence_max,
+                                         f"max convergence {worst_c:.3f}s, allowed {expect.convergence_max:g}s", step))
+        if expect.max_http_errors is not None:
+            failed = result.http.get("failed")
+            if failed is None:
+                out.append(ExpectationResult("max_http_errors", expect.max_http_errors, None, None,
+                                             "not measured: " + str(result.http.get("note")), step))
+            else:
+                out.append(ExpectationResult("max_http_errors", expect.max_http_errors, failed,
+                                             failed <= expect.max_http_errors,
+                                             f"{failed} HTTP errors, allowed {expect.max_http_errors}", step))
+    return out
