@@ -26,6 +26,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "purge": ("anycastlab.cli.purge:purge", "Purge a PoP's cache by URL, tag or everything."),
     "stats": ("anycastlab.cli.stats:stats", "Per-PoP proxy counters."),
     "ca": ("anycastlab.cli.ca:ca", "Print the path of the lab's CA certificate."),
+    "drill": ("anycastlab.cli.drill:drill", "Run scripted PoP-failure drills and report what clients saw."),
     "probe": ("anycastlab.cli.probe:probe", "Measure which PoP each client lands on (dns, http, census, traceroute)."),
     "graph": ("anycastlab.cli.graph:graph", "Draw the catchment map: clients coloured by their measured PoP."),
 }

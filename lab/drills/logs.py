@@ -7,6 +7,7 @@ BGP updates for the anycast prefix only (`debug bgp updates prefix`), switched o
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -108,10 +109,8 @@ def debug_updates(lab: RunningLab, on: bool) -> None:
     command = f"{'' if on else 'no '}debug bgp updates prefix {prefix}"
 
     def one(router: str) -> None:
-        try:
+        with contextlib.suppress(LabError):
             vtysh(lab.router_dir(router), "configure terminal", command, timeout=5)
-        except LabError:
-            pass
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, [r.name for r in lab.plan.routers]))

@@ -8,7 +8,6 @@ is marked incomplete; with a report directory the partial report is written befo
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import signal
 import threading
 import time
@@ -172,15 +171,9 @@ MAX_DRILL_S = 900.0
 
 
 def _watch_function() -> tuple[str, Callable[..., Iterator[Probe]]]:
-    """The probes package's watch() once it exists; until then the drills' own minimal stand-in."""
-    if importlib.util.find_spec("anycastlab.probes") is not None and \
-            importlib.util.find_spec("anycastlab.probes.watch") is not None:
-        from ..probes.watch import watch  # type: ignore[import-not-found,unused-ignore]
+    from ..probes.watch import watch
 
-        return "anycastlab.probes.watch", watch  # type: ignore[no-any-return,unused-ignore]
-    from ._probe import watch as fallback
-
-    return "anycastlab.drills._probe (DNS CHAOS id.server)", fallback
+    return "anycastlab.probes.watch (DNS CHAOS id.server)", watch
 
 
 @contextlib.contextmanager
