@@ -56,10 +56,11 @@ def measure(lab: RunningLab, clients: list[Node], timeout_s: float = 1.0, tries:
                 tx.setblocking(True)
                 tx.bind((anycast, 0))
                 tx_socks[origin] = tx
-            for i in missing:
-                sent_at[i] = time.perf_counter()
+            burst = [(i, packets.census_request(measurement, i), str(client_address(clients[i]))) for i in missing]
+            for i, request, address in burst:
+                sent_at[i] = time.time()
                 try:
-                    tx.sendto(packets.census_request(measurement, i), (str(client_address(clients[i])), 0))
+                    tx.sendto(request, (address, 0))
                 except OSError as exc:  # no route from this sender: the next sweep tries another PoP
                     errors[i] = f"send from {origin} failed: {exc}"
             deadline = time.perf_counter() + timeout_s
@@ -87,12 +88,12 @@ def measure(lab: RunningLab, clients: list[Node], timeout_s: float = 1.0, tries:
 
 def _drain(sock: socket.socket, pop: str, measurement: int, clients: list[Node], sent_at: dict[int, float],
            found: dict[int, MethodResult], origin: str) -> None:
-    now = time.perf_counter()
     for _ in range(4096):  # bounded: at most one socket buffer's worth per wake-up
         try:
-            data = sock.recv(2048)
+            data, ancillary, _flags, _addr = sock.recvmsg(2048, nsock.ANCILLARY_SPACE)
         except BlockingIOError:
             return
+        now = nsock.received_at(ancillary) or time.time()
         reply = packets.parse_census_reply(data)
         if reply is None or reply.measurement != measurement or reply.index >= len(clients):
             continue

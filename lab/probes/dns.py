@@ -32,14 +32,13 @@ def measure(lab: RunningLab, clients: list[Node], timeout_s: float = 1.0, tries:
             socks[client.name] = sock
             sel.register(sock, selectors.EVENT_READ, (client.name, index))
         for attempt in range(tries):
-            waiting = [c for c in clients if c.name not in results]
-            if not waiting:
+            if len(results) == len(clients):
                 break
-            for index, client in enumerate(clients):
-                if client.name in results:
-                    continue
-                query = packets.dns_identity_query(qid=(index * tries + attempt) & 0xFFFF)
-                sent_at[client.name] = time.perf_counter()
+            # craft first, then send in one burst: RTTs must not include scapy's time for later queries
+            burst = [(client, packets.dns_identity_query(qid=(index * tries + attempt) & 0xFFFF))
+                     for index, client in enumerate(clients) if client.name not in results]
+            for client, query in burst:
+                sent_at[client.name] = time.time()
                 try:
                     socks[client.name].sendto(query, (anycast, DNS_PORT))
                 except OSError as exc:  # e.g. no route: note it, try again next round
@@ -66,13 +65,13 @@ def _read(sock: socket.socket, name: str, sent_at: dict[str, float],
           results: dict[str, MethodResult], errors: dict[str, str]) -> None:
     while True:
         try:
-            data, ancillary, _flags, _addr = sock.recvmsg(4096, socket.CMSG_SPACE(4))
+            data, ancillary, _flags, _addr = sock.recvmsg(4096, nsock.ANCILLARY_SPACE)
         except BlockingIOError:
             return
         except OSError as exc:  # ICMP unreachable surfaces as ECONNREFUSED on the next read
             errors[name] = f"receive failed: {exc}"
             return
-        rtt = (time.perf_counter() - sent_at[name]) * 1000
+        rtt = ((nsock.received_at(ancillary) or time.time()) - sent_at[name]) * 1000
         ident = packets.parse_dns_identity(data)
         if ident is None or ident.txt is None:
             continue

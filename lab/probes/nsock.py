@@ -18,6 +18,8 @@ SOL_RAW = 255
 ICMP_FILTER = 1
 IP_RECVTTL = 12  # ask for each datagram's TTL ...
 IP_TTL = 2  # ... which arrives as an IP_TTL control message
+SO_TIMESTAMPNS = 35  # the kernel's receive time (CLOCK_REALTIME) of each datagram, as SCM_TIMESTAMPNS
+ANCILLARY_SPACE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(16)
 
 
 def open_in(pid: int, family: int, kind: int, proto: int = 0) -> socket.socket:
@@ -29,8 +31,10 @@ def open_in(pid: int, family: int, kind: int, proto: int = 0) -> socket.socket:
 
 
 def udp_in(pid: int) -> socket.socket:
+    """A UDP socket whose datagrams come with their TTL and kernel receive time (see `received`)."""
     sock = open_in(pid, socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     return sock
 
 
@@ -42,6 +46,7 @@ def icmp_listener_in(pid: int, types: tuple[int, ...]) -> socket.socket:
         blocked &= ~(1 << t)
     sock.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("I", blocked))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     return sock
 
 
@@ -49,6 +54,15 @@ def received_ttl(ancillary: list[tuple[int, int, bytes]]) -> int | None:
     for level, kind, data in ancillary:
         if level == socket.IPPROTO_IP and kind == IP_TTL and len(data) >= 4:
             return int(struct.unpack("i", data[:4])[0])
+    return None
+
+
+def received_at(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive time (Unix seconds): RTTs then exclude the time the probe loop took to read."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack("qq", data[:16])
+            return float(sec + nsec / 1e9)
     return None
 
 

@@ -61,7 +61,7 @@ class ClientReport:
     def agree(self) -> bool:
         """Every method that ran found a PoP, and all of them and the prediction name the same one."""
         answers = {r.pop for r in self.methods.values()} | {self.predicted_pop}
-        return len(answers) == 1 and None not in answers
+        return bool(self.methods) and len(answers) == 1 and None not in answers
 
     def first(self, attribute: str, order: Sequence[str]) -> Any:
         for method in order:

@@ -82,7 +82,7 @@ def _batch(lab: RunningLab, clients: list[Node], anycast: str, addresses: nsock.
                                                            trace.ident))
                      for trace in pending for ttl in trace.wanted(max_hops)]
             for trace, ttl, probe in burst:
-                trace.sent_at[ttl] = time.perf_counter()
+                trace.sent_at[ttl] = time.time()
                 with contextlib.suppress(OSError):  # no route yet: the hop stays unanswered
                     trace.tx.sendto(probe, (anycast, 0))
             deadline = time.perf_counter() + timeout_s
@@ -103,10 +103,10 @@ def _batch(lab: RunningLab, clients: list[Node], anycast: str, addresses: nsock.
 def _drain(trace: _Trace) -> None:
     for _ in range(256):
         try:
-            data = trace.rx.recv(4096)
+            data, ancillary, _flags, _addr = trace.rx.recvmsg(4096, nsock.ANCILLARY_SPACE)
         except BlockingIOError:
             return
-        now = time.perf_counter()
+        now = nsock.received_at(ancillary) or time.time()
         reply = packets.parse_trace_reply(data, trace.ident)
         if reply is None or reply.seq not in trace.sent_at:
             continue

@@ -126,12 +126,12 @@ def _drain(sock: socket.socket, index: int, names: list[str],
            pending: dict[tuple[int, int], tuple[int, float, float]]) -> Iterator[ProbeRecord]:
     for _ in range(1024):
         try:
-            data = sock.recv(2048)
+            data, ancillary, _flags, _addr = sock.recvmsg(2048, nsock.ANCILLARY_SPACE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             continue  # an ICMP error reported on the socket: the probe it concerns times out as lost
-        now = time.monotonic()
+        arrived = nsock.received_at(ancillary) or time.time()
         parsed = packets.fast_dns_txt(data)
         if parsed is None:
             continue
@@ -139,5 +139,5 @@ def _drain(sock: socket.socket, index: int, names: list[str],
         probe = pending.pop((index, qid), None)
         if probe is None:
             continue  # a late answer to a probe already counted as lost
-        seq, wall, mono = probe
-        yield ProbeRecord(wall, names[index], seq, txt, (now - mono) * 1000)
+        seq, wall, _mono = probe
+        yield ProbeRecord(wall, names[index], seq, txt, max(0.0, arrived - wall) * 1000)

@@ -1,0 +1,43 @@
+"""Bad input to the probe and graph verbs: a clear one-line error and a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from anycastlab.cli.main import cli
+from anycastlab.probes.http import parse_trace
+from click.testing import CliRunner
+
+
+@pytest.fixture
+def no_labs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANYCASTLAB_RUN_ROOT", str(tmp_path / "run"))
+
+
+def test_unknown_method_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["probe", "--method", "ping"])
+    assert result.exit_code == 2
+    assert "'ping' is not one of" in result.output
+
+
+@pytest.mark.usefixtures("no_labs")
+@pytest.mark.parametrize("argv", [["probe"], ["probe", "--watch", "--duration", "1"], ["graph"]])
+def test_no_lab_running(argv: list[str]) -> None:
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 1
+    assert "no lab is running" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.usefixtures("no_labs")
+def test_named_lab_that_does_not_exist() -> None:
+    result = CliRunner().invoke(cli, ["probe", "--lab", "nosuch", "--client", "x"])
+    assert result.exit_code == 1
+    assert "lab 'nosuch' is not running" in result.output
+
+
+def test_parse_trace() -> None:
+    body = "fl=1\nh=198.51.100.10\nip=100.64.0.1\ncolo=fra\nhttp=http/1.1\n"
+    assert parse_trace(body)["colo"] == "fra"
+    assert parse_trace("garbage") == {}

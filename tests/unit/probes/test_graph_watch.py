@@ -1,0 +1,64 @@
+"""The catchment map's source and rendering, and the continuous mode's bounds."""
+
+from __future__ import annotations
+
+import html
+import shutil
+from pathlib import Path
+
+import pytest
+from anycastlab.errors import LabError
+from anycastlab.plan import Plan
+from anycastlab.probes import graph
+from anycastlab.probes.watch import ProbeRecord, check_bounds
+
+
+def last_result(plan: Plan, landing: dict[str, str | None]) -> dict[str, object]:
+    return {"methods": ["census"], "agree": True,
+            "clients": [{"name": c, "pop": p, "agree": p is not None} for c, p in landing.items()]}
+
+
+def test_dot_names_every_pop_and_client_and_colours_clients_by_pop(default_plan: Plan) -> None:
+    pops = [p.name for p in default_plan.pops]
+    landing: dict[str, str | None] = {c.name: pops[i % len(pops)] for i, c in enumerate(default_plan.clients)}
+    source = graph.dot_source(default_plan, last_result(default_plan, landing))
+    colours = graph.pop_colours(default_plan)
+    assert len(set(colours.values())) == len(pops)
+    for pop in pops:
+        assert f'"{pop}" [shape=doubleoctagon, fillcolor="{colours[pop]}"' in source
+    for client, pop in landing.items():
+        assert f'"{client}" [shape=ellipse, fillcolor="{colours[pop or ""]}"' in source
+
+
+def test_unmeasured_clients_are_grey(small_plan: Plan) -> None:
+    source = graph.dot_source(small_plan, last_result(small_plan, {"ispa-c1": "ams", "ispa-c2": None}))
+    assert f'"ispa-c2" [shape=ellipse, fillcolor="{graph.UNKNOWN}"' in source
+    label = 'label="ispb-c1\\n100.64.16.1\\nnot probed"'
+    assert f'"ispb-c1" [shape=ellipse, fillcolor="{graph.UNKNOWN}", {label}' in source
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
+def test_rendered_svg_names_every_pop_and_client(default_plan: Plan, tmp_path: Path) -> None:
+    landing: dict[str, str | None] = {c.name: "fra" for c in default_plan.clients}
+    out = graph.render(default_plan, last_result(default_plan, landing), tmp_path / "map.svg")
+    text = html.unescape(out.read_text())
+    assert text.lstrip().startswith("<?xml")
+    for node in [*default_plan.pops, *default_plan.clients]:
+        assert f">{node.name}" in text, node.name
+
+
+def test_render_refuses_an_unknown_format(small_plan: Plan, tmp_path: Path) -> None:
+    with pytest.raises(LabError, match="use a name ending in"):
+        graph.render(small_plan, None, tmp_path / "map.jpg")
+
+
+def test_watch_bounds() -> None:
+    check_bounds(10, 5, 1)
+    for rate, duration in [(0, 5), (-1, 5), (1e6, 5), (10, 0), (10, 1e9)]:
+        with pytest.raises(LabError):
+            check_bounds(rate, duration, 1)
+
+
+def test_probe_record_json() -> None:
+    record = ProbeRecord(1700000000.1234567, "dtag-c1", 3, None, None)
+    assert record.to_json() == {"t": 1700000000.123457, "client": "dtag-c1", "seq": 3, "pop": None, "rtt_ms": None}
