@@ -31,12 +31,16 @@ def _addrs(values: tuple[str, ...]) -> list[tuple[str, int]]:
 @click.option("--cache-size", default="256M", show_default=True, help="Cache memory budget.")
 @click.option("--max-object-size", default="16M", show_default=True, help="Largest cached object.")
 @click.option("--origin-timeout", default=30.0, show_default=True, help="Origin read timeout, seconds.")
+@click.option("--header-timeout", default=10.0, show_default=True,
+              help="Seconds a client has to send a request head (slow clients get 408).")
+@click.option("--keepalive-timeout", default=30.0, show_default=True, help="Idle keep-alive timeout, seconds.")
 @click.option("--no-preserve-host", is_flag=True, help="Send the origin's own Host instead of the client's.")
 @click.option("-v", "--verbose", is_flag=True)
 def proxy(
     listen: tuple[str, ...], tls_listen: tuple[str, ...], tls_flag: bool, origin: str, pop: str,
     mgmt_socket: Path | None, ca_dir: Path | None, hostnames: tuple[str, ...], cache_size: str,
-    max_object_size: str, origin_timeout: float, no_preserve_host: bool, verbose: bool,
+    max_object_size: str, origin_timeout: float, header_timeout: float, keepalive_timeout: float,
+    no_preserve_host: bool, verbose: bool,
 ) -> None:
     """Run an edge proxy in front of ORIGIN until interrupted."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
@@ -56,6 +60,7 @@ def proxy(
         origin=origin, pop=pop, listen=plain, tls_listen=secure, tls=tls, mgmt_socket=mgmt_socket,
         cache_bytes=parse_size(cache_size), max_object_bytes=parse_size(max_object_size),
         origin_read_timeout=origin_timeout, preserve_host=not no_preserve_host,
+        header_timeout=header_timeout, keepalive_timeout=keepalive_timeout,
     )
 
     def ready(p: EdgeProxy) -> None:

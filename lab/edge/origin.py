@@ -7,6 +7,7 @@ Routes (all GET/HEAD unless noted):
   a strong ``ETag``, ``Last-Modified`` and ``Cache-Tag``; conditional requests get 304.
 - ``/cache/<anything>?max-age=&s-maxage=&swr=&sie=&tag=&etag=&vary=&size=``: a response whose cache
   headers the query chooses (for tests and demos). The body names the origin and a serial number.
+  Other methods on these URLs answer 200 (uncacheable), to exercise invalidation.
 - ``/dynamic[/...]``: ``Cache-Control: private, no-store``; a per-request body.
 - ``/slow[/...]?ms=N``: waits N ms (default ``slow_ms``, capped at 30 s), then a cacheable response.
 - ``/status/<code>``: answers with that status.
@@ -81,8 +82,6 @@ class OriginServer:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
         await self._listen()
         if self.config.control_socket is not None:
             path = self.config.control_socket
@@ -95,7 +94,9 @@ class OriginServer:
             os.chmod(path, 0o600)
 
     async def _listen(self) -> None:
-        assert self._runner is not None
+        # A fresh runner each time: "down" must also drop kept-alive connections, not just the listener.
+        self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
         self.bound = []
         for host, port in self.config.listen:
             site = web.TCPSite(self._runner, host, port, reuse_address=True)
@@ -110,9 +111,10 @@ class OriginServer:
         self.config.listen = list(self.bound) or self.config.listen
 
     async def _unlisten(self) -> None:
-        for site in self._sites:
-            await site.stop()
         self._sites = []
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
     async def set_mode(self, mode: str, status: int = 503) -> None:
         if mode not in ("ok", "error", "down"):
@@ -127,8 +129,6 @@ class OriginServer:
 
     async def close(self) -> None:
         await self._unlisten()
-        if self._runner is not None:
-            await self._runner.cleanup()
         if self._control is not None:
             await self._control.cleanup()
 
@@ -138,6 +138,7 @@ class OriginServer:
         app = web.Application(middlewares=[self._middleware], client_max_size=8 << 20)
         app.router.add_route("GET", "/static/{name:.+}", self.static)
         app.router.add_route("GET", "/cache/{tail:.*}", self.cache)
+        app.router.add_route("*", "/cache/{tail:.*}", self.cache_write)
         app.router.add_route("GET", "/dynamic{tail:.*}", self.dynamic)
         app.router.add_route("GET", "/slow{tail:.*}", self.slow)
         app.router.add_route("GET", "/status/{code:\\d{3}}", self.status)
@@ -219,6 +220,11 @@ class OriginServer:
             if self._conditional(request, etag, self.started):
                 return web.Response(status=304, headers=headers)
         return web.Response(body=body, content_type="text/plain", headers=headers)
+
+    async def cache_write(self, request: web.Request) -> web.StreamResponse:
+        """POST/PUT/DELETE on a /cache/ URL succeed, so a proxy can be seen invalidating the GET entry."""
+        await request.read()
+        return web.Response(text=f"{request.method} ok\n", headers={"Cache-Control": "no-store"})
 
     async def dynamic(self, request: web.Request) -> web.StreamResponse:
         self.state.serial += 1
