@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 import time
 from collections.abc import Callable
@@ -34,14 +35,14 @@ class GateReport:
         up = self.sessions_total - len(self.sessions_down)
         parts = [f"BGP sessions {up}/{self.sessions_total} established"]
         if not self.sessions_down:
-            parts.append(f"{len(self.routes_missing)} eyeball routers without the anycast route")
+            parts.append(f"{len(self.routes_missing)} routes missing (anycast at eyeballs, origin at PoPs)")
         if self.checked_clients:
             parts.append(f"{len(self.clients_unreachable)} clients cannot reach the anycast address")
         return "; ".join(parts)
 
     def missing(self) -> list[str]:
         return ([f"session not established: {s}" for s in self.sessions_down]
-                + [f"no anycast route on eyeball router: {r}" for r in self.routes_missing]
+                + [f"route missing on: {r}" for r in self.routes_missing]
                 + [f"client cannot reach the anycast address: {c}" for c in self.clients_unreachable])
 
 
@@ -67,6 +68,11 @@ def check(lab: RunningLab, pool: ThreadPoolExecutor) -> GateReport:
     anycast = plan.topology.anycast.network
     routes = pool.map(lambda e: (e.name, netns.route_to(lab.pid(e.name), anycast)), plan.eyeballs)
     report.routes_missing = [name for name, route in routes if route is None]
+    origin = plan.nodes[plan.topology.origin.name]
+    assert origin.loopback is not None
+    to_origin = ipaddress.IPv4Network(f"{origin.loopback}/32")
+    backbone = pool.map(lambda p: (p.name, netns.route_to(lab.pid(p.name), to_origin)), plan.pops)
+    report.routes_missing += [f"{name} (no backbone route to the origin)" for name, route in backbone if route is None]
     if report.routes_missing:
         return report
     reach = pool.map(lambda c: (c.name, ping(lab.pid(c.name), str(plan.topology.anycast.ip))), plan.clients)

@@ -154,6 +154,8 @@ class Topology(Strict):
     eyeballs: list[Eyeball] = Field(min_length=1)
     origin: Origin
     backbone: list[tuple[str, str]] = []
+    hostnames: list[str] = Field(default=["www.example.com", "example.com"], min_length=1,
+                                 description="names the PoPs' certificates cover (SNI picks the certificate)")
 
     _asn = field_validator("asn")(_check_asn)
 

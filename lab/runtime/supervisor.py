@@ -22,7 +22,9 @@ from types import FrameType
 
 from .. import gate
 from ..errors import LabError
+from ..edge.tls import ensure_ca
 from ..plan import Plan
+from ..services import edge
 from ..render.frr import render_all
 from . import paths, procs
 from .events import FAILED, READY, Event, EventLog
@@ -33,6 +35,8 @@ from .state import TOPOLOGY_FILE, RunningLab
 
 DEFAULT_TIMEOUT = 60.0
 DAEMON_START_TIMEOUT = 15.0
+PROXY_START_TIMEOUT = 30.0
+HEALTH_INTERVAL = 0.1  # with BGP's own propagation, a dead proxy is withdrawn well within 1 s
 
 
 class Interrupted(Exception):
@@ -50,6 +54,7 @@ class Supervisor:
         self.net = Network()
         self.children: list[tuple[str, int, int | None]] = []  # (what, pid, start) of our long-lived children
         self.stop_requested = threading.Event()
+        self.health: edge.HealthWatch | None = None
 
     # -- bring-up ---------------------------------------------------------------------------------------
 
@@ -66,6 +71,7 @@ class Supervisor:
         self.events.emit("frr", f"starting FRR on {len(routers)} routers")
         self._start_daemons(routers)
         self._start_pop_services(lab)
+        self._start_edge(lab)
         self.events.emit("gate", "waiting for BGP to converge and clients to reach the anycast address")
         report = gate.wait_ready(lab, timeout, self._gate_progress)
         if not report.ready:
@@ -121,6 +127,32 @@ class Supervisor:
             proc = procs.spawn(argv, netns_pid=lab.pid(pop.name), log=log / "dns.log")
             self._child(f"{pop.name}/dns", proc.pid)
 
+    def _start_edge(self, lab: RunningLab) -> None:
+        """The origin server, then one proxy per PoP; returns when every proxy answers its health check."""
+        ensure_ca(paths.ca_dir(self.name))
+        origin = self.plan.topology.origin.name
+        (self.directory / "origin").mkdir(exist_ok=True)
+        proc = procs.spawn(edge.origin_argv(self.plan, self.name), netns_pid=lab.pid(origin),
+                           log=self.directory / "origin" / "origin.log")
+        self._child(f"{origin}/origin-server", proc.pid)
+        self.events.emit("edge", f"starting the origin server and {len(self.plan.pops)} edge proxies")
+        proxies = {}
+        for pop in self.plan.pops:
+            proc = procs.spawn(edge.proxy_argv(self.plan, self.name, pop.name), netns_pid=lab.pid(pop.name),
+                               log=paths.pop_dir(self.name, pop.name) / "proxy.log")
+            self._child(f"{pop.name}/proxy", proc.pid)
+            proxies[pop.name] = proc
+
+        def all_healthy() -> bool:
+            return all(p.poll() is not None or edge.proxy_healthy(self.name, pop) for pop, p in proxies.items())
+
+        procs.wait_for(all_healthy, PROXY_START_TIMEOUT, interval=0.1)
+        bad = [pop for pop in proxies if not edge.proxy_healthy(self.name, pop)]
+        if bad:
+            logs = ", ".join(str(paths.pop_dir(self.name, pop) / "proxy.log") for pop in bad)
+            raise LabError(f"edge proxies not healthy after {PROXY_START_TIMEOUT:.0f} s: {', '.join(bad)} (see {logs})")
+        self.health = edge.HealthWatch(self.plan, self.name, self.directory, {p: True for p in proxies})
+
     def _child(self, what: str, pid: int) -> None:
         start = procs.start_time(pid)
         self.ledger.record("process", what, pid=pid, start=start)
@@ -129,9 +161,12 @@ class Supervisor:
     # -- running and teardown ---------------------------------------------------------------------------
 
     def wait(self) -> None:
-        """Block until asked to stop."""
-        while not self.stop_requested.wait(0.5):
-            pass
+        """Until asked to stop: watch each PoP's proxy, and withdraw or re-announce the PoP on each change."""
+        while not self.stop_requested.wait(HEALTH_INTERVAL):
+            if self.health is None:
+                continue
+            for pop, healthy in self.health.poll():
+                self.events.emit("health", f"{pop}: proxy {'healthy, announcing' if healthy else 'unhealthy, withdrawn'}")
 
     def teardown(self) -> None:
         """End our children, then the node shells; namespaces and veths go with their last process."""

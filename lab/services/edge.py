@@ -1,0 +1,103 @@
+"""The edge services of a lab: the origin server, one proxy per PoP, and health-driven announcement.
+
+A PoP whose proxy is dead or fails its health check stops announcing the anycast /32 (its `network`
+statement is removed through vtysh), so BGP moves its clients to another PoP; it announces again once
+the proxy is healthy.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..edge import mgmt
+from ..errors import LabError
+from ..plan import Plan
+from ..runtime import paths
+from ..runtime.vtysh import vtysh
+
+HTTP_PORT, HTTPS_PORT = 80, 443
+
+
+def module_argv(*args: str) -> list[str]:
+    """Run an anycastlab verb with this interpreter (the lab's own virtualenv)."""
+    return [sys.executable, "-m", "anycastlab", *args]
+
+
+def origin_url(plan: Plan) -> str:
+    """Where PoPs fetch misses: the origin's loopback, reachable only over the private backbone."""
+    return f"http://{plan.nodes[plan.topology.origin.name].loopback}:{HTTP_PORT}"
+
+
+def origin_argv(plan: Plan, lab: str) -> list[str]:
+    node = plan.nodes[plan.topology.origin.name]
+    listen = [f"{node.loopback}:{HTTP_PORT}", *(f"{a.ip}:{HTTP_PORT}" for a in node.lo_addresses)]
+    control = paths.lab_dir(lab) / "origin" / "control.sock"
+    args = ["origin", "--name", node.name, "--control-socket", str(control)]
+    for address in listen:
+        args += ["--listen", address]
+    return module_argv(*args)
+
+
+def proxy_socket(lab: str, pop: str) -> Path:
+    return paths.pop_dir(lab, pop) / "proxy.sock"
+
+
+def proxy_argv(plan: Plan, lab: str, pop: str) -> list[str]:
+    anycast = str(plan.topology.anycast.ip)
+    args = ["proxy", "--listen", f"{anycast}:{HTTP_PORT}", "--tls-listen", f"{anycast}:{HTTPS_PORT}",
+            "--origin", origin_url(plan), "--pop", pop, "--mgmt-socket", str(proxy_socket(lab, pop)),
+            "--ca-dir", str(paths.ca_dir(lab))]
+    for hostname in plan.topology.hostnames:
+        args += ["--hostname", hostname]
+    return module_argv(*args)
+
+
+def proxy_healthy(lab: str, pop: str) -> bool:
+    return mgmt.health(proxy_socket(lab, pop), timeout=0.5)
+
+
+def set_announcement(plan: Plan, router_dir: Path, on: bool) -> None:
+    """Start or stop originating the anycast /32 at a PoP (the PoP's other routes are untouched)."""
+    statement = f"network {plan.topology.anycast.network} route-map ORIGINATE"
+    vtysh(router_dir, "configure terminal", f"router bgp {plan.topology.asn}", "address-family ipv4 unicast",
+          statement if on else f"no {statement}")
+
+
+@dataclass
+class HealthWatch:
+    """Remembers each PoP's proxy health and withdraws or re-announces on each change."""
+
+    plan: Plan
+    lab: str
+    directory: Path
+    healthy: dict[str, bool]
+
+    def poll(self) -> list[tuple[str, bool]]:
+        changes = []
+        for pop in self.plan.pops:
+            now = proxy_healthy(self.lab, pop.name)
+            if now != self.healthy.get(pop.name, True):
+                try:
+                    set_announcement(self.plan, self.directory / "nodes" / pop.name, now)
+                except LabError:
+                    continue  # FRR itself is down (a drill); try again on the next poll
+                self.healthy[pop.name] = now
+                changes.append((pop.name, now))
+        return changes
+
+
+def restart_proxy(plan: Plan, lab: str, pop: str, pid: int, ledger_path: Path) -> int:
+    """Start a PoP's proxy again (after a crash or a drill), recorded in the lab's ledger so `down` ends it.
+
+    Started by whoever asks (a CLI, a test, a drill), not by the supervisor, so it is not tied to the
+    supervisor's life; the ledger is what guarantees it is removed.
+    """
+    from ..runtime import procs
+    from ..runtime.ledger import Ledger
+
+    proc = procs.spawn(proxy_argv(plan, lab, pop), netns_pid=pid, log=paths.pop_dir(lab, pop) / "proxy.log",
+                       die_with_parent=False)
+    Ledger(ledger_path).record("process", f"{pop}/proxy", pid=proc.pid, start=procs.start_time(proc.pid))
+    return proc.pid
