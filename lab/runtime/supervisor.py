@@ -21,11 +21,11 @@ from pathlib import Path
 from types import FrameType
 
 from .. import gate
-from ..errors import LabError
 from ..edge.tls import ensure_ca
+from ..errors import LabError
 from ..plan import Plan
-from ..services import edge
 from ..render.frr import render_all
+from ..services import edge
 from . import paths, procs
 from .events import FAILED, READY, Event, EventLog
 from .frr import RouterDaemons, dry_run_all
@@ -166,7 +166,8 @@ class Supervisor:
             if self.health is None:
                 continue
             for pop, healthy in self.health.poll():
-                self.events.emit("health", f"{pop}: proxy {'healthy, announcing' if healthy else 'unhealthy, withdrawn'}")
+                state = "healthy, announcing" if healthy else "unhealthy, withdrawn"
+                self.events.emit("health", f"{pop}: proxy {state}")
 
     def teardown(self) -> None:
         """End our children, then the node shells; namespaces and veths go with their last process."""
