@@ -82,10 +82,11 @@ class Fault(Strict):
 
 
 class Wait(Strict):
-    """Wait a fixed time, or until every client's PoP has been steady (all answered) for `steady`."""
+    """Wait a fixed time, or until every client's PoP has been steady (all answered) for `steady`;
+    `baseline` also wants every client back on the PoP it had before the drill."""
 
     seconds: Seconds | None = None
-    until: Literal["stable"] | None = None
+    until: Literal["stable", "baseline"] | None = None
     steady: Seconds = 1.0
     timeout: Seconds = 30.0
 
@@ -171,7 +172,7 @@ class Drill(Strict):
     probes: Probes = Probes()
     http: Http = Http()
     baseline: Seconds = 2.0
-    settle: Seconds = 20.0
+    settle: Seconds = 40.0
     steps: list[Step] = Field(min_length=1)
     expect: Expect = Expect()
     source: str | None = None

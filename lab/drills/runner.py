@@ -138,7 +138,7 @@ class _Probing:
         self.stop_event.set()
         self._thread.join(self.drill.probes.timeout + 5)
 
-    def stable(self, steady: float, since: float) -> bool:
+    def stable(self, steady: float, since: float, want: dict[str, str | None] | None = None) -> bool:
         """Every client answered every probe sent in the last `steady` s (ending a probe timeout ago, and all
         sent after `since`), from one PoP."""
         if self.error is not None:
@@ -155,7 +155,8 @@ class _Probing:
                 break
             if lo <= r.t <= hi and r.client in window:
                 window[r.client].append(r.pop)
-        return all(len(p) >= need and None not in p and len(set(p)) == 1 for p in window.values())
+        return all(len(p) >= need and None not in p and len(set(p)) == 1 and (want is None or p[0] == want.get(c))
+                   for c, p in window.items())
 
     def current(self) -> dict[str, str | None]:
         out: dict[str, str | None] = {c: None for c in self.clients}
@@ -218,11 +219,13 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
     def rel(t: float) -> float:
         return round(t - result.t0, 3)
 
-    def wait_stable(steady: float, timeout: float) -> bool:
+    baseline: dict[str, str | None] = {}
+
+    def wait_stable(steady: float, timeout: float, back: bool = False) -> bool:
         deadline = time.monotonic() + timeout
         since = time.time()
         while time.monotonic() < deadline:
-            if probing.stable(steady, since):
+            if probing.stable(steady, since, baseline if back else None):
                 return True
             time.sleep(0.05)
         return False
@@ -274,8 +277,8 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
         if injected:
             result.steps.append(StepResult(len(drill.steps), "restore", "restore (end of drill) "
                                            + ", ".join(restore(Restore())), rel(time.time()), 0.0, True))
-        if not wait_stable(1.0, drill.settle):
-            say(f"the lab was not stable {drill.settle:.0f} s after the drill")
+        if not wait_stable(1.0, drill.settle, back=True):
+            say(f"the clients were not all back on their PoPs {drill.settle:.0f} s after the drill")
         result.complete = True
     except BaseException as exc:
         result.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
@@ -287,7 +290,7 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                 except Exception as undo_error:  # keep restoring the others
                     result.error += f"; restoring {item.fault.label} failed: {undo_error}"
             with contextlib.suppress(Exception):
-                wait_stable(1.0, drill.settle)
+                wait_stable(1.0, drill.settle, back=True)
         _finish(result, probing, follower, running, clients, drill)
         if report_dir is not None or junit is not None:
             from .report import write_reports
@@ -315,12 +318,12 @@ def _finish(result: DrillResult, probing: _Probing, follower: logs.LogFollower, 
     result.timeline = analyse(result.records, clients, fault_t, result.restore_t, 1.0 / drill.probes.rate_hz)
 
 
-def _wait(wait: Wait, wait_stable: Callable[[float, float], bool]) -> tuple[bool, str]:
+def _wait(wait: Wait, wait_stable: Callable[[float, float, bool], bool]) -> tuple[bool, str]:
     if wait.seconds is not None:
         time.sleep(wait.seconds)
         return True, f"wait {wait.seconds:g}s"
-    ok = wait_stable(wait.steady, wait.timeout)
-    return ok, f"wait until stable ({wait.steady:g}s steady, at most {wait.timeout:g}s)"
+    ok = wait_stable(wait.steady, wait.timeout, wait.until == "baseline")
+    return ok, f"wait until {wait.until} ({wait.steady:g}s steady, at most {wait.timeout:g}s)"
 
 
 def _immediate(expect: Expect, current: dict[str, str | None], step: int) -> list[ExpectationResult]:

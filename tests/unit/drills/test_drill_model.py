@@ -1,0 +1,65 @@
+"""Drill files: every shipped one loads; a bad one gets one error naming the file, the line and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from anycastlab.drills.model import DrillFileError, load_drill, parse_duration
+
+DRILLS = Path(__file__).resolve().parents[3] / "topologies" / "drills"
+
+
+@pytest.mark.parametrize("path", sorted(DRILLS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_drills_load(path: Path) -> None:
+    drill = load_drill(path)
+    assert drill.faults and drill.name == path.stem
+
+
+def test_durations() -> None:
+    assert parse_duration("1.5s") == 1.5
+    assert parse_duration("200ms") == pytest.approx(0.2)
+    assert parse_duration("2m") == 120
+    assert parse_duration(3) == 3
+    with pytest.raises(ValueError):
+        parse_duration("soon")
+    with pytest.raises(ValueError):
+        parse_duration("2h")
+
+
+def error_for(tmp_path: Path, text: str) -> DrillFileError:
+    path = tmp_path / "d.yaml"
+    path.write_text(text)
+    with pytest.raises(DrillFileError) as info:
+        load_drill(path)
+    return info.value
+
+
+def test_unknown_mode_names_line_and_field(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "name: d\nsteps:\n  - wait: 1s\n  - fail: {pop: fra, mode: explode}\n")
+    assert err.line == 4 and err.field == "steps[1].fail.mode" and str(tmp_path) in str(err)
+
+
+def test_pop_mode_needs_a_pop(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "name: d\nsteps:\n  - fail: {mode: withdraw}\n")
+    assert err.line == 3 and "needs `pop" in err.message
+
+
+def test_step_is_exactly_one_thing(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "name: d\nsteps:\n  - fail: {pop: a, mode: crash}\n    wait: 1s\n")
+    assert err.field == "steps[0]" and "exactly one" in err.message
+
+
+def test_bad_expectation_duration(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "name: d\nsteps:\n  - fail: {pop: a, mode: crash}\nexpect:\n  max_outage: fast\n")
+    assert err.line == 5 and err.field == "expect.max_outage"
+
+
+def test_unknown_field(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "name: d\nsteps:\n  - fail: {pop: a, mode: crash}\nexpct: {}\n")
+    assert err.line == 4 and err.message == "unknown field"
+
+
+def test_a_drill_needs_a_fault(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "name: d\nsteps:\n  - wait: 1s\n")
+    assert "fail" in err.message
