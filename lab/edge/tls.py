@@ -7,12 +7,14 @@ production edges use for speed. The CA lives in one directory (``ca.pem`` + ``ca
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import ipaddress
 import os
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,9 +48,21 @@ class CertificateAuthority:
         return cert, key
 
 
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Serialise CA and leaf creation across processes: PoP proxies may start in parallel."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _write_private(path: Path, data: bytes) -> None:
     """Write a key file readable by its owner only, atomically (a half-written key is worse than none)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
@@ -56,7 +70,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
@@ -66,7 +80,13 @@ def ensure_ca(directory: Path, name: str = "anycastlab") -> CertificateAuthority
     ca = CertificateAuthority(directory)
     if ca.cert_path.exists() and ca.key_path.exists():
         return ca
-    directory.mkdir(parents=True, exist_ok=True)
+    with _locked(directory):
+        if not (ca.cert_path.exists() and ca.key_path.exists()):
+            _create_ca(ca, name)
+    return ca
+
+
+def _create_ca(ca: CertificateAuthority, name: str) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} lab CA")])
     now = dt.datetime.now(dt.UTC)
@@ -93,14 +113,23 @@ def ensure_ca(directory: Path, name: str = "anycastlab") -> CertificateAuthority
     _write_private(ca.key_path, key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     _write_public(ca.cert_path, cert.public_bytes(serialization.Encoding.PEM))
-    return ca
 
 
 @dataclass(frozen=True)
 class Leaf:
-    cert_path: Path
-    key_path: Path
+    """One PEM file holding the private key, the certificate and the CA (written in one atomic step,
+    so a concurrent reader never sees a key from one issue and a certificate from another)."""
+
+    path: Path
     names: tuple[str, ...]
+
+    @property
+    def cert_path(self) -> Path:
+        return self.path
+
+    @property
+    def key_path(self) -> Path:
+        return self.path
 
 
 def _san(names: Iterable[str]) -> list[x509.GeneralName]:
@@ -120,9 +149,17 @@ def issue_leaf(ca: CertificateAuthority, names: Sequence[str], out_dir: Path | N
     out_dir = out_dir or ca.directory / "leaves"
     out_dir.mkdir(parents=True, exist_ok=True)
     tag = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
-    leaf = Leaf(out_dir / f"{tag}.pem", out_dir / f"{tag}.key", tuple(names))
-    if leaf.cert_path.exists() and leaf.key_path.exists():
+    leaf = Leaf(out_dir / f"{tag}.pem", tuple(names))
+    if leaf.path.exists():
         return leaf
+    with _locked(out_dir):
+        if not leaf.path.exists():
+            _create_leaf(ca, leaf)
+    return leaf
+
+
+def _create_leaf(ca: CertificateAuthority, leaf: Leaf) -> None:
+    names = leaf.names
     ca_cert, ca_key = ca.load()
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
@@ -141,19 +178,17 @@ def issue_leaf(ca: CertificateAuthority, names: Sequence[str], out_dir: Path | N
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(leaf.key_path, key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    # The chain file carries the CA too, so clients that only trust the CA can build the path.
-    _write_public(leaf.cert_path, cert.public_bytes(serialization.Encoding.PEM)
-                  + ca_cert.public_bytes(serialization.Encoding.PEM))
-    return leaf
+    # The chain carries the CA too, so clients that only trust the CA can build the path.
+    _write_private(leaf.path, key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM))
 
 
 def server_context(leaf: Leaf) -> ssl.SSLContext:
     """TLS 1.2 and 1.3, ALPN http/1.1, session tickets on (resumption), no compression or renegotiation."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(str(leaf.cert_path), str(leaf.key_path))
+    ctx.load_cert_chain(str(leaf.path))
     ctx.set_alpn_protocols(["http/1.1"])
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.set_ecdh_curve("prime256v1")
