@@ -445,6 +445,13 @@ class ClientConnection(asyncio.Protocol):
 
     def _reject(self, status: int) -> None:
         """Answer a request we could not parse or accept, then close: the stream is out of sync."""
+        self.queue.clear()
+        if self.busy:
+            # A response is still being produced for an earlier request: answer after it, then close.
+            self.pending_reject = status
+            if self.transport is not None:
+                self.transport.pause_reading()
+            return
         metrics = self.proxy.metrics
         if status == 400:
             metrics.errors_400 += 1
@@ -454,13 +461,6 @@ class ClientConnection(asyncio.Protocol):
             metrics.errors_414 += 1
         elif status == 431:
             metrics.errors_431 += 1
-        self.queue.clear()
-        if self.busy:
-            # A response is still being produced for an earlier request: answer after it, then close.
-            self.pending_reject = status
-            if self.transport is not None:
-                self.transport.pause_reading()
-            return
         if self.transport is not None and not self.closed:
             resp = error_response(status, close=True)
             dummy = Request("GET", "/", [], {}, b"", "1.1", False, self)

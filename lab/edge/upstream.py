@@ -207,7 +207,7 @@ class OriginResponse:
                     return b"".join(parts), True
                 parts.append(chunk)
                 total += len(chunk)
-        except OriginError:
+        except BaseException:  # OriginError, or the client went away (cancelled): never reuse
             self.release()
             raise
         return b"".join(parts), False
@@ -308,6 +308,9 @@ class Upstream:
                 conn._close()
                 if reused and idempotent and not conn.received_any:
                     continue  # the idle connection had been closed by the origin: retry on a fresh one
+                raise
+            except asyncio.CancelledError:
+                conn._close()  # the response would arrive for nobody
                 raise
             return OriginResponse(conn.status, conn.reason, conn.headers, conn, self)
 

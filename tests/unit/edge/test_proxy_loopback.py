@@ -388,6 +388,10 @@ def test_oversized_headers_get_431(lab: Lab) -> None:
     assert _raw(lab, many).startswith(b"HTTP/1.1 431 ")
 
 
+def test_overlong_url_gets_414(lab: Lab) -> None:
+    assert _raw(lab, b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 414 ")
+
+
 def test_slow_client_times_out(lab: Lab) -> None:
     start = time.monotonic()
     reply = _raw(lab, b"GET /static/1k.bin HTTP/1.1\r\nHost: x\r\n", wait=10)
