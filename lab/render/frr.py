@@ -80,7 +80,8 @@ def _ospfd(node: Node) -> str:
             "exit",
             "!",
         ]
-    lines += ["router ospf", f" ospf router-id {node.loopback}", " passive-interface lo"]
+    lines += ["router ospf", f" ospf router-id {node.loopback}", " passive-interface lo",
+              " timers throttle lsa all 100", " timers lsa min-arrival 50"]
     lines += [f" network {intf.address.network} area 0" for intf in backbone]
     lines += [f" network {node.loopback}/32 area 0", "exit", "!"]
     return "\n".join(lines) + "\n"
@@ -101,6 +102,7 @@ def _bgpd(plan: Plan, node: Node) -> str:
         # Eyeballs and the origin announce aggregates that no single connected route covers.
         lines.append(" no bgp network import-check")
     lines.append(f" timers bgp {keepalive} {hold}")
+    lines.append(" coalesce-time 100")  # the 1 s default delays every hop's first update at start-up
     for nb in node.neighbors:
         lines += [
             f" neighbor {nb.address} remote-as {nb.asn}",
