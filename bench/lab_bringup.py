@@ -9,9 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ruamel.yaml import YAML
-
 from anycastlab.lifecycle import Lab
+from ruamel.yaml import YAML
 
 TARGETS = {"default": (15.0, 5.0), "gen100": (30.0, 5.0)}
 
@@ -22,7 +21,8 @@ def generated_topology(routers: int = 100) -> dict[str, object]:
     regional = [{"name": f"r{i}", "asn": 64610 + i, "upstreams": [f"t{i % 4}", f"t{(i + 1) % 4}"]} for i in range(6)]
     pops = [{"name": f"p{i}", "upstreams": [f"r{i % 6}"]} for i in range(20)]
     eyeballs_n = routers - len(tier1) - len(regional) - len(pops) - 1
-    eyeballs = [{"name": f"e{i}", "asn": 65000 + i, "upstreams": [f"r{i % 6}"], "clients": 1} for i in range(eyeballs_n)]
+    eyeballs = [{"name": f"e{i}", "asn": 65000 + i, "upstreams": [f"r{i % 6}"], "clients": 1}
+                for i in range(eyeballs_n)]
     return {"name": "gen100", "transits": tier1 + regional, "pops": pops, "eyeballs": eyeballs,
             "origin": {"upstreams": ["t0"], "pops": ["p0"]},
             "backbone": [[f"p{i}", f"p{i + 1}"] for i in range(19)]}
