@@ -34,8 +34,8 @@ trap cleanup EXIT
 proxy_pid=$!
 
 for _ in $(seq 1 50); do
-  if curl -fsS -o /dev/null "http://127.0.0.1:$proxy_port/cdn-cgi/trace" \
-     && [[ -s "$work/server.pid" ]] && curl -sS -o /dev/null "http://127.0.0.1:$origin_port/state/none"; then
+  if curl -fsS -o /dev/null "http://127.0.0.1:$proxy_port/cdn-cgi/trace" 2>/dev/null \
+     && [[ -s "$work/server.pid" ]] && curl -sS -o /dev/null "http://127.0.0.1:$origin_port/state/none" 2>/dev/null; then
     break
   fi
   sleep 0.2
