@@ -27,12 +27,14 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from anycastlab.edge.headers import http_date, parse_etags, parse_http_date, weak_match
+from anycastlab.edge.runner import serve
 
 
 def _builtin_assets() -> dict[str, tuple[bytes, str]]:
@@ -277,12 +279,6 @@ class OriginServer:
         return app
 
 
-async def run_origin(config: OriginConfig, ready: Any = None) -> None:
-    server = OriginServer(config)
-    await server.start()
-    if ready is not None:
-        ready(server)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.close()
+async def run_origin(config: OriginConfig, ready: Callable[[OriginServer], None] | None = None) -> None:
+    """Run one origin server until cancelled."""
+    await serve(OriginServer(config), ready)

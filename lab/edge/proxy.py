@@ -46,6 +46,7 @@ from anycastlab.edge.cache import (
 from anycastlab.edge.headers import Headers
 from anycastlab.edge.identity import RAY_HEADER, TRACE_PATH, RayIds, TraceInfo, static_header_block, trace_body
 from anycastlab.edge.metrics import Metrics
+from anycastlab.edge.runner import serve
 from anycastlab.edge.tls import SniContexts, sni_of
 from anycastlab.edge.upstream import OriginError, OriginResponse, Upstream
 
@@ -670,6 +671,10 @@ class EdgeProxy:
         if entry is None:
             return None
         rq = RequestDirectives.parse(hmap) if ("cache-control" in hmap or "pragma" in hmap) else _NO_DIRECTIVES
+        return self._serve_stored(entry, req, rq)
+
+    def _serve_stored(self, entry: Entry, req: Request, rq: RequestDirectives) -> Response | None:
+        """A HIT, or stale-while-revalidate's UPDATING; None when the origin must be asked first."""
         now = time.time()
         decision = reuse(entry, rq, now)
         if decision is Reuse.FRESH or decision is Reuse.STALE_OK:
@@ -689,13 +694,9 @@ class EdgeProxy:
         if entry is None and rq.only_if_cached:
             return error_response(504)
         if entry is not None:
-            now = time.time()
-            decision = reuse(entry, rq, now)
-            if decision is Reuse.FRESH or decision is Reuse.STALE_OK:
-                return self._from_entry(entry, req, CachePhase.HIT, now)
-            if decision is Reuse.SWR:
-                self._start_refresh(entry, req)
-                return self._from_entry(entry, req, CachePhase.STALE_UPDATING, now)
+            stored = self._serve_stored(entry, req, rq)
+            if stored is not None:
+                return stored
         if self.lock.lead(key):
             try:
                 return await self._fetch(req, key, entry, rq)
@@ -975,11 +976,4 @@ def _range_response(entry: Entry, hmap: dict[str, str]) -> Response | None:
 
 async def run_proxy(config: ProxyConfig, ready: Callable[[EdgeProxy], None] | None = None) -> None:
     """Run one proxy until cancelled (the CLI cancels on SIGINT/SIGTERM)."""
-    proxy = EdgeProxy(config)
-    await proxy.start()
-    if ready is not None:
-        ready(proxy)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await proxy.close()
+    await serve(EdgeProxy(config), ready)

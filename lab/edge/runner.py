@@ -5,10 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
 import uvloop
+
+
+class Service(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=Service)
+
+
+async def serve(service: S, ready: Callable[[S], None] | None = None) -> None:
+    """Start ``service``, report it ready, and run until cancelled; close it whatever happens."""
+    await service.start()
+    try:
+        if ready is not None:
+            ready(service)
+        await asyncio.Event().wait()
+    finally:
+        await service.close()
 
 
 def run_until_signal(main: Coroutine[Any, Any, None]) -> None:
