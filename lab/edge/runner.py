@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import subprocess
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
@@ -61,3 +62,14 @@ def parse_size(value: str) -> int:
     if v and v[-1] in units:
         return int(float(v[:-1]) * units[v[-1]])
     return int(v)
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    """End a process we started, by its pid: SIGTERM, then SIGKILL if it does not leave in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)

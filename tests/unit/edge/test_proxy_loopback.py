@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from anycastlab.edge.identity import parse_trace
 from anycastlab.edge.mgmt import call
+from anycastlab.edge.runner import stop_process
 
 BIN = Path(sys.executable).parent / "anycastlab"
 HOST = "www.example.test"
@@ -60,13 +61,7 @@ def _start(argv: list[str], count: int, env: dict[str, str] | None = None) -> tu
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    stop_process(proc)
 
 
 @dataclass
