@@ -7,7 +7,8 @@ Each server runs as one process pinned to core 0 (``taskset``); wrk runs pinned 
 - ``tls-handshakes``: a new connection (full TLS handshake, no resumption) per request.
 
 Every process is started here, on 127.0.0.1 high ports, and ended by pid. Each case runs for a bounded
-time (``--duration``, default 6 s). Prints ratios ours/nginx and writes ``reports/bench-proxy.json``.
+time (``--duration`` / BENCH_DURATION, default 5 s, ``--rounds`` / BENCH_ROUNDS alternating rounds,
+default 3, best kept). Prints ratios ours/nginx and writes ``reports/bench-proxy.json``.
 """
 
 from __future__ import annotations
@@ -136,9 +137,11 @@ def fetch_headers(url: str, cafile: Path) -> dict[str, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench proxy", description=__doc__.splitlines()[0])
-    ap.add_argument("--duration", type=int, default=6, help="seconds per case (bounded load)")
+    ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "5")),
+                    help="seconds per run (bounded load)")
     ap.add_argument("--connections", type=int, default=64)
-    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per case (best is kept)")
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "3")),
+                    help="alternating rounds per case (best is kept)")
     args, _ = ap.parse_known_args(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "proxy" else sys.argv[1:])
     for tool in ("nginx", "wrk", "taskset"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():

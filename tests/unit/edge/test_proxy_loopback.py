@@ -253,9 +253,10 @@ def test_concurrent_misses_make_one_origin_fetch(lab: Lab) -> None:
 
 
 def test_revalidation_with_304(lab: Lab) -> None:
-    url = f"{lab.http}/cache/reval?max-age=1&etag=v1"
+    # max-age=2, not 1: the origin's Date has whole seconds, so a response can arrive up to 1 s "old".
+    url = f"{lab.http}/cache/reval?max-age=2&etag=v1"
     first = curl(url)
-    time.sleep(1.2)
+    time.sleep(2.1)
     again = curl(url)
     assert again.headers["cf-cache-status"] == "REVALIDATED"
     assert again.body == first.body
@@ -263,9 +264,9 @@ def test_revalidation_with_304(lab: Lab) -> None:
 
 
 def test_stale_while_revalidate_serves_stale_and_refreshes(lab: Lab) -> None:
-    url = f"{lab.http}/cache/swr?max-age=1&swr=60"
+    url = f"{lab.http}/cache/swr?max-age=2&swr=60"
     first = curl(url)
-    time.sleep(1.2)
+    time.sleep(2.1)
     stale = curl(url)
     assert stale.headers["cf-cache-status"] == "UPDATING"
     assert stale.body == first.body
