@@ -10,6 +10,7 @@ milliseconds; clients that did not answer are asked again, up to `tries` sweeps.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import selectors
 import socket
@@ -63,13 +64,10 @@ def measure(lab: RunningLab, clients: list[Node], timeout_s: float = 1.0, tries:
                     tx.sendto(request, (address, 0))
                 except OSError as exc:  # no route from this sender: the next sweep tries another PoP
                     errors[i] = f"send from {origin} failed: {exc}"
-            deadline = time.perf_counter() + timeout_s
-            while len(found) < len(clients):
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                for key, _ in sel.select(left):
-                    _drain(key.fileobj, key.data, measurement, clients, sent_at, found, origin)  # type: ignore[arg-type]
+            sweep = functools.partial(_drain, measurement=measurement, clients=clients, sent_at=sent_at,
+                                      found=found, origin=origin)
+            nsock.wait_for_replies(sel, timeout_s, lambda: len(found) == len(clients),
+                                   lambda key: sweep(key.fileobj, key.data))  # type: ignore[arg-type]  # noqa: B023
         elapsed = time.perf_counter() - started
         out: dict[str, MethodResult] = {}
         for i, client in enumerate(clients):

@@ -27,10 +27,10 @@ def measure(lab: RunningLab, clients: list[Node], timeout_s: float = 1.0, tries:
     sent_at: dict[str, float] = {}
     errors: dict[str, str] = {}
     try:
-        for index, client in enumerate(clients):
+        for client in clients:
             sock = nsock.udp_in(lab.pid(client.name))
             socks[client.name] = sock
-            sel.register(sock, selectors.EVENT_READ, (client.name, index))
+            sel.register(sock, selectors.EVENT_READ, client.name)
         for attempt in range(tries):
             if len(results) == len(clients):
                 break
@@ -43,14 +43,8 @@ def measure(lab: RunningLab, clients: list[Node], timeout_s: float = 1.0, tries:
                     socks[client.name].sendto(query, (anycast, DNS_PORT))
                 except OSError as exc:  # e.g. no route: note it, try again next round
                     errors[client.name] = f"send failed: {exc}"
-            deadline = time.perf_counter() + timeout_s
-            while len(results) < len(clients):
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                for key, _ in sel.select(left):
-                    name, _index = key.data
-                    _read(key.fileobj, name, sent_at, results, errors)  # type: ignore[arg-type]
+            nsock.wait_for_replies(sel, timeout_s, lambda: len(results) == len(clients), lambda key: _read(
+                key.fileobj, key.data, sent_at, results, errors))  # type: ignore[arg-type]
         for client in clients:
             why = errors.get(client.name, "no answer")
             results.setdefault(client.name, MethodResult(None, error=f"{why} (after {tries} tries)"))

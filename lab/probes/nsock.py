@@ -7,8 +7,11 @@ runs from one ordinary thread. Nothing here opens a socket in the host's namespa
 
 from __future__ import annotations
 
+import selectors
 import socket
 import struct
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..plan import Plan
@@ -64,6 +67,18 @@ def received_at(ancillary: list[tuple[int, int, bytes]]) -> float | None:
             sec, nsec = struct.unpack("qq", data[:16])
             return float(sec + nsec / 1e9)
     return None
+
+
+def wait_for_replies(sel: selectors.BaseSelector, timeout_s: float, done: Callable[[], bool],
+                     handle: Callable[[selectors.SelectorKey], None]) -> None:
+    """Hand each readable socket to `handle` until `done()` or `timeout_s` has passed (bounded)."""
+    deadline = time.perf_counter() + timeout_s
+    while not done():
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            return
+        for key, _ in sel.select(left):
+            handle(key)
 
 
 @dataclass(frozen=True)

@@ -85,13 +85,8 @@ def _batch(lab: RunningLab, clients: list[Node], anycast: str, addresses: nsock.
                 trace.sent_at[ttl] = time.time()
                 with contextlib.suppress(OSError):  # no route yet: the hop stays unanswered
                     trace.tx.sendto(probe, (anycast, 0))
-            deadline = time.perf_counter() + timeout_s
-            while any(not t.done() for t in traces):
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                for key, _ in sel.select(left):
-                    _drain(key.data)
+            nsock.wait_for_replies(sel, timeout_s, lambda: all(t.done() for t in traces),
+                                   lambda key: _drain(key.data))
         return {t.client.name: _result(t, anycast, addresses, lab) for t in traces}
     finally:
         sel.close()
