@@ -85,6 +85,7 @@ class ProxyConfig:
     max_pipeline: int = 32
     max_connections: int = 8192
     header_timeout: float = 10.0
+    body_timeout: float = 60.0
     keepalive_timeout: float = 30.0
     origin_connect_timeout: float = 3.0
     origin_read_timeout: float = 30.0
@@ -272,13 +273,14 @@ class ClientConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        # The body gets its own deadline, counted once: a trickling upload cannot extend it.
+        self.deadline = self.proxy.coarse_now + self.cfg.body_timeout
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         if self._body_bytes > self.cfg.max_body_bytes:
             raise _Reject(413)
         self._body.append(body)
-        self.deadline = self.proxy.coarse_now + self.cfg.header_timeout
 
     def on_message_complete(self) -> None:
         self.in_message = False
@@ -426,7 +428,14 @@ class ClientConnection(asyncio.Protocol):
                     transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
                     if self.write_paused:
                         self.drained = asyncio.Event()
-                        await self.drained.wait()
+                        try:
+                            await asyncio.wait_for(self.drained.wait(), self.cfg.keepalive_timeout)
+                        except TimeoutError:
+                            # A client that stops reading does not get to hold the origin body open.
+                            self.proxy.metrics.timeouts += 1
+                            transport.abort()
+                            self.closed = True
+                            return
                         self.drained = None
             except OriginError:
                 # The body is cut short: the only honest signal left is to drop the connection.
@@ -470,7 +479,14 @@ class ClientConnection(asyncio.Protocol):
 
     def timed_out(self) -> None:
         self.proxy.metrics.timeouts += 1
-        if self.in_message and self.transport is not None and not self.busy:
+        transport = self.transport
+        if transport is not None and transport.get_write_buffer_size() > 0:
+            # It is not reading what we already sent: close() would wait for it forever.
+            transport.abort()
+            self.closed = True
+            self.proxy.connections.discard(self)
+            return
+        if self.in_message and transport is not None and not self.busy:
             resp = error_response(408, close=True)
             dummy = Request("GET", "/", [], {}, b"", "1.1", False, self)
             self._send(dummy, resp)
