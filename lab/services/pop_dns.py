@@ -41,9 +41,10 @@ def answer(query_bytes: bytes, pop: str) -> bytes | None:
         reply.header.rcode = RCODE.REFUSED
     opt = next((rr for rr in query.ar if rr.rtype == QTYPE.OPT), None)
     if opt is not None:
-        wants_nsid = any(getattr(o, "code", None) == NSID for o in opt.rdata)
+        # NSID goes to every EDNS query: dnslib drops an empty NSID request when it is the last option, so
+        # "was it asked for" cannot be told reliably, and an unasked-for NSID is harmless.
         reply.ar = [r for r in reply.ar if r.rtype != QTYPE.OPT]
-        reply.add_ar(EDNS0(udp_len=1232, opts=[EDNSOption(NSID, pop.encode())] if wants_nsid else []))
+        reply.add_ar(EDNS0(udp_len=1232, opts=[EDNSOption(NSID, pop.encode())]))
     return bytes(reply.pack())
 
 
