@@ -50,10 +50,12 @@ def proxy(
     if tls_flag:
         plain, secure = [], secure + plain
     tls = None
+    ca_path: Path | None = None
     if secure:
         from anycastlab.edge.tls import build_sni_contexts, default_ca_dir, ensure_ca
 
         ca = ensure_ca(ca_dir or default_ca_dir())
+        ca_path = ca.cert_path
         addresses = sorted({host for host, _ in secure if host not in ("0.0.0.0", "::", "")} | {"127.0.0.1"})
         tls = build_sni_contexts(ca, list(hostnames) or ["localhost"], addresses)
     config = ProxyConfig(
@@ -68,6 +70,8 @@ def proxy(
             click.echo(f"anycastlab proxy {pop}: listening {scheme}://{host}:{port}")
         if mgmt_socket is not None:
             click.echo(f"anycastlab proxy {pop}: management socket {mgmt_socket}")
+        if ca_path is not None:
+            click.echo(f"anycastlab proxy {pop}: CA certificate {ca_path} (curl --cacert)")
         sys.stdout.flush()
 
     try:
