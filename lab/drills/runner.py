@@ -249,6 +249,7 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
         if not wait_stable(max(drill.baseline, 1.0), STABLE_TIMEOUT_S):
             raise LabError(f"the lab's catchment was not stable within {STABLE_TIMEOUT_S:.0f} s before the drill "
                            f"(current: {probing.current()})")
+        baseline.update(probing.current())
         for index, step in enumerate(drill.steps):
             started = time.time()
             label, ok, detail = step.kind, True, ""

@@ -1,0 +1,111 @@
+"""Drills on a real default lab of their own: shipped drills pass with their expectations, an impossible
+expectation exits non-zero with the failure in the JUnit file, and an interrupted drill restores the lab."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from anycastlab.drills import load_drill, run_drill
+from anycastlab.lifecycle import Lab
+from anycastlab.probes.watch import watch
+from anycastlab.runtime import cleanup, paths
+from anycastlab.runtime.ledger import Ledger
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+DRILLS = ROOT / "topologies" / "drills"
+NAME = "drill-it"
+
+
+CLI = str(Path(sys.executable).parent / "anycastlab")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    lab = Lab.up("default", name=NAME, timeout=90)
+    try:
+        yield lab
+    finally:
+        # The drills restarted daemons and services: the ledger names them, and `down` must remove them too.
+        ledger = Ledger(tmp_path_factory.mktemp("drill-ledger") / "ledger.jsonl")
+        ledger.path.write_bytes((lab.running.directory / "ledger.jsonl").read_bytes())
+        lab.down()
+        assert not cleanup.recorded_processes(ledger), "processes left behind"
+        assert not cleanup.live_namespaces(ledger), "namespaces left behind"
+        assert not paths.lab_dir(NAME).exists()
+
+
+def catchment(lab: Lab) -> dict[str, str | None]:
+    """Where each client lands now, from one second of DNS probes (the last answer of each)."""
+    seen: dict[str, str | None] = {c.name: None for c in lab.running.plan.clients}
+    for record in watch(lab.running, rate_hz=10, duration_s=1.0):
+        if record.pop is not None:
+            seen[record.client] = record.pop
+    return seen
+
+
+@pytest.mark.parametrize("name", ["withdraw", "graceful-shutdown", "crash"])
+def test_shipped_drill_passes(lab: Lab, name: str, tmp_path: Path) -> None:
+    before = catchment(lab)
+    result = run_drill(lab, load_drill(DRILLS / f"{name}.yaml"), tmp_path / "report")
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    failed = [e["message"] for e in report["expectations"] if e["passed"] is False]
+    assert result.passed, failed
+    assert report["drill"] == name and report["passed"] and report["complete"]
+    assert {"p50", "p95", "max"} <= set(report["convergence_s"])
+    assert {"ok", "failed", "by_class"} <= set(report["http"])
+    assert {"hit_ratio_before", "hit_ratio_after"} <= set(report["cache"])
+    dtag = next(c for c in report["clients"] if c["name"] == "dtag-c1")
+    assert dtag["pop_before"] == "fra" and dtag["pop_after"] == "sin" and dtag["pop_end"] == "fra"
+    assert {"name", "pop_before", "pop_after", "outage_s", "lost_probes", "flips"} <= set(dtag)
+    assert (tmp_path / "report" / "timeline.png").stat().st_size > 10_000
+    assert "# Drill" in (tmp_path / "report" / "report.md").read_text()
+    if name == "graceful-shutdown":
+        assert report["lost_probes"] == 0
+    assert catchment(lab) == before
+
+
+def test_impossible_expectation_fails_with_junit(lab: Lab, tmp_path: Path) -> None:
+    drill = tmp_path / "impossible.yaml"
+    drill.write_text((DRILLS / "withdraw.yaml").read_text().replace("convergence_p95: 1s", "convergence_p95: 1ms"))
+    junit = tmp_path / "junit.xml"
+    out = subprocess.run([CLI, "drill", "run", str(drill), "--lab", NAME,
+                          "--junit", str(junit)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "FAILED convergence_p95" in out.stdout
+    suite = ET.parse(junit).getroot()
+    assert suite.get("failures") == "1"
+    failing = [c for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert [c.get("name") for c in failing] == ["convergence_p95"]
+    assert "allowed 0.001s" in (failing[0].find("failure").get("message") or "")  # type: ignore[union-attr]
+
+
+def test_interrupted_drill_restores_the_lab(lab: Lab, tmp_path: Path) -> None:
+    before = catchment(lab)
+    drill = tmp_path / "long.yaml"
+    drill.write_text("name: long\nsteps:\n  - fail: {pop: fra, mode: crash}\n  - wait: 60s\n")
+    report = tmp_path / "report"
+    proc = subprocess.Popen([CLI, "drill", "run", str(drill), "--lab", NAME,
+                             "--report", str(report)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        if "wait 60s" in line or "fail crash fra" in line:
+            break
+        assert time.monotonic() < deadline
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 130, rest
+    data = json.loads((report / "report.json").read_text())
+    assert data["complete"] is False and data["passed"] is False and data["error"] == "interrupted"
+    assert catchment(lab) == before
