@@ -191,7 +191,6 @@ def server_context(leaf: Leaf) -> ssl.SSLContext:
     ctx.load_cert_chain(str(leaf.path))
     ctx.set_alpn_protocols(["http/1.1"])
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
-    ctx.set_ecdh_curve("prime256v1")
     ctx.num_tickets = 2
     return ctx
 
