@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -186,4 +187,32 @@ def inject(lab: RunningLab, fault: Fault) -> Injected:
 
 
 def _restart(lab: RunningLab, router: str, daemons: list[str] | None) -> None:
-    frrctl.start(lab, router, daemons)
+    started = frrctl.start(lab, router, daemons)
+    if "bgpd" in started:
+        _ensure_networks(lab, router)
+
+
+def _ensure_networks(lab: RunningLab, router: str, timeout: float = 10.0) -> None:
+    """Make sure a restarted bgpd originates what its config says.
+
+    Observed with FRR 8.4: a bgpd restarted into a running lab sometimes comes up without the
+    `network ... route-map ORIGINATE` lines of its bgpd.conf (nothing logged), and a line entered while
+    it is still reading its config can be lost as well, so the PoP would never announce again. Check
+    the running config and enter the lines again until they hold (bounded by `timeout`).
+    """
+    node = lab.plan.nodes[router]
+    lines = [f"network {prefix} route-map ORIGINATE" for prefix in node.announce]
+    if not lines:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            running = vtysh(lab.router_dir(router), "show running-config")
+            if all(line in running for line in lines):
+                return
+            _bgp(lab, router, "address-family ipv4 unicast", *lines)
+        except LabError:
+            pass  # not answering yet
+        if time.monotonic() >= deadline:
+            raise LabError(f"{router}'s restarted bgpd does not originate {', '.join(map(str, node.announce))}")
+        time.sleep(0.5)
