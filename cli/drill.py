@@ -40,8 +40,8 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def _lab_for(drill: Drill, lab_name: str | None, booted: dict[str, Lab]) -> Iterator[Lab]:
     """The named lab, the only running one, or one booted for the drill's topology (kept in `booted`)."""
-    if lab_name is not None or (not booted and state.running_labs() and not drill.topology_overrides
-                                and drill.topology == "default" and len(state.running_labs()) == 1):
+    if not drill.topology_overrides and (lab_name is not None or (
+            not booted and drill.topology == "default" and len(state.running_labs()) == 1)):
         yield Lab.attach(lab_name)
         return
     path, name = drill_topology(drill)

@@ -150,10 +150,14 @@ def inject(lab: RunningLab, fault: Fault) -> Injected:
         links = _set_links(lab, pop, up=False)
         procs.wait_for(lambda: all(procs.start_time(p) is None for _, p in victims), 5.0)
 
+        had_proxy = any(name == f"{pop}/proxy" for name, _ in victims)
+
         def undo_crash() -> None:
             _set_links(lab, pop, up=True)
             _restart(lab, pop, None)
             restart_pop_services(lab, pop)
+            if had_proxy:
+                _restart_proxy(lab, pop)
 
         return Injected(fault, undo_crash, {"killed": [f"{n} ({p})" for n, p in victims], "links": links})
     if mode == "link-down":
@@ -183,7 +187,23 @@ def inject(lab: RunningLab, fault: Fault) -> Injected:
                 _iptables(lab, pop, "-D", rule)
 
         return Injected(fault, undo_blackhole)
-    raise LabError(f"fault mode {mode!r} needs the edge proxy wired into the lab, which this lab does not have yet")
+    if mode == "proxy-crash":
+        assert pop is not None
+        proxies = [(n, p) for n, p in pop_processes(lab, pop) if n == f"{pop}/proxy"]
+        if not proxies:
+            raise LabError(f"{pop} runs no edge proxy in this lab")
+        for _, pid in proxies:
+            _sigkill(pid)
+        return Injected(fault, lambda: _restart_proxy(lab, pop), {"killed": [f"{n} ({p})" for n, p in proxies]})
+    raise LabError(f"fault mode {mode!r} is not implemented by the drill runner yet")
+
+
+def _restart_proxy(lab: RunningLab, pop: str) -> None:
+    """Start the PoP's proxy again; the supervisor's health watch re-announces the PoP once it answers."""
+    from ..services import edge
+
+    edge.restart_proxy(lab.plan, lab.name, pop, lab.pid(pop), lab.directory / "ledger.jsonl")
+    procs.wait_for(lambda: edge.proxy_healthy(lab.name, pop), 15.0, interval=0.1)
 
 
 def _restart(lab: RunningLab, router: str, daemons: list[str] | None) -> None:
