@@ -53,7 +53,7 @@ def catchment(lab: Lab) -> dict[str, str | None]:
     return seen
 
 
-@pytest.mark.parametrize("name", ["withdraw", "graceful-shutdown", "crash"])
+@pytest.mark.parametrize("name", ["withdraw", "graceful-shutdown", "crash", "proxy-crash"])
 def test_shipped_drill_passes(lab: Lab, name: str, tmp_path: Path) -> None:
     before = catchment(lab)
     result = run_drill(lab, load_drill(DRILLS / f"{name}.yaml"), tmp_path / "report")
