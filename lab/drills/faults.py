@@ -213,12 +213,11 @@ def _restart(lab: RunningLab, router: str, daemons: list[str] | None) -> None:
 
 
 def _ensure_networks(lab: RunningLab, router: str, timeout: float = 10.0) -> None:
-    """Make sure a restarted bgpd originates what its config says.
+    """Make sure a restarted bgpd originates what its config says (bounded by `timeout`).
 
-    Observed with FRR 8.4: a bgpd restarted into a running lab sometimes comes up without the
-    `network ... route-map ORIGINATE` lines of its bgpd.conf (nothing logged), and a line entered while
-    it is still reading its config can be lost as well, so the PoP would never announce again. Check
-    the running config and enter the lines again until they hold (bounded by `timeout`).
+    The `network` lines can be missing after a restart: the supervisor's proxy health watch removes
+    them at runtime while a PoP's proxy is down (a crash kills the proxy too), and a line entered while
+    bgpd is still reading its config can be lost. Check the running config and enter them until they hold.
     """
     node = lab.plan.nodes[router]
     lines = [f"network {prefix} route-map ORIGINATE" for prefix in node.announce]
