@@ -55,9 +55,8 @@ class RouterDaemons:
     def _paths(self, daemon: str) -> list[str]:
         args = ["-i", str(self.pidfile(daemon)), "--vty_socket", str(self.directory), "-P", "0",
                 "-f", str(self.conf(daemon))]
-        if daemon != "bfdd":
-            args += ["-z", str(self.zserv)]
-        else:
+        args += ["-z", str(self.zserv)]  # bfdd too: BGP's BFD registrations reach it through zebra
+        if daemon == "bfdd":
             args += ["--bfdctl", str(self.directory / "bfdd.sock")]
         return args
 
