@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import TopologyError
-from .yamlsource import Loc, field_name, line_of, load_yaml
+from .yamlsource import Loc, field_name, first_problem, line_of, load_yaml
 
 # Names become interface names (15 bytes at most) and client names `<isp>-c<n>`, so they stay short.
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
@@ -190,14 +190,7 @@ def load_topology(path: Path | str) -> Topology:
     try:
         topo = Topology.model_validate(doc)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif first["type"] == "missing":
-            message = "required field is missing"
-        raise TopologyError(path, line_of(doc, loc), field_name(loc), message) from None
+        raise TopologyError(path, *first_problem(doc, exc)) from None
     for ref_loc, message in check_references(topo):
         raise TopologyError(path, line_of(doc, ref_loc), field_name(ref_loc), message)
     return topo

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
@@ -59,3 +60,15 @@ def field_name(loc: Loc) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def first_problem(doc: Any, exc: ValidationError) -> tuple[int | None, str, str]:
+    """The first pydantic error as (line, field, message), worded for a person editing the file."""
+    first = exc.errors()[0]
+    loc = tuple(first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    return line_of(doc, loc), field_name(loc), message

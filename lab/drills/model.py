@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import TopologyError
-from ..yamlsource import field_name, line_of, load_yaml
+from ..yamlsource import first_problem, line_of, load_yaml
 
 Mode = Literal["withdraw", "graceful-shutdown", "session-down", "kill-bgpd", "crash", "link-down", "blackhole",
                "proxy-crash", "origin-down"]
@@ -197,14 +197,7 @@ def load_drill(path: Path | str) -> Drill:
     try:
         return Drill.model_validate({**doc, "source": str(path)})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif first["type"] == "missing":
-            message = "required field is missing"
-        raise DrillFileError(path, line_of(doc, loc), field_name(loc), message) from None
+        raise DrillFileError(path, *first_problem(doc, exc)) from None
 
 
 def check_against(drill: Drill, node_names: set[str], pops: set[str], clients: set[str]) -> list[str]:
