@@ -142,6 +142,13 @@ class Bfd(Strict):
     multiplier: int = Field(default=3, ge=2, le=255)
 
 
+class TieredCache(Strict):
+    """Lower-tier PoPs fetch misses from the nearest upper-tier PoP (near the origin), not the origin."""
+
+    upper: list[str] = Field(min_length=1, description="upper-tier PoPs")
+    enabled: bool = Field(default=True, description="at start; `anycastlab backbone tiered on|off` at runtime")
+
+
 class Topology(Strict):
     name: str
     description: str = ""
@@ -154,6 +161,8 @@ class Topology(Strict):
     eyeballs: list[Eyeball] = Field(min_length=1)
     origin: Origin
     backbone: list[tuple[str, str]] = []
+    smart_routing: bool = Field(default=False, description="backbone OSPF costs follow measured RTT (lab/backbone)")
+    tiered_cache: TieredCache | None = None
     hostnames: list[str] = Field(default=["www.example.com", "example.com"], min_length=1,
                                  description="names the PoPs' certificates cover (SNI picks the certificate)")
 
@@ -263,6 +272,8 @@ def check_references(topo: Topology) -> Iterator[tuple[Loc, str]]:
         if any({a, b} == set(other) for other in topo.backbone[:i]):
             yield ("backbone", i), f"backbone link {a}-{b} is listed twice"
 
+    if topo.tiered_cache is not None:
+        yield from refs("tiered_cache", None, "upper", topo.tiered_cache.upper, pops, "PoP", "")
     yield from _conflicting_relations(topo)
     yield from _address_conflicts(topo)
 
