@@ -4,6 +4,7 @@ expectation exits non-zero with the failure in the JUnit file, and an interrupte
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -23,7 +24,10 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DRILLS = ROOT / "topologies" / "drills"
-NAME = "drill-it"
+# One name per test session: with a fixed name, a concurrent run of the same tests (another checkout, a
+# CI-like run) attaches to or tears down this run's lab. That is the likely cause of the last CI failure,
+# where every node's namespace vanished mid-run and `--lab drill-it` reached a lab in another state.
+NAME = f"drill-it-{os.getpid()}"
 
 
 CLI = str(Path(sys.executable).parent / "anycastlab")
