@@ -155,13 +155,31 @@ class Probes(Strict):
     clients: list[str] | None = None
 
 
+# Fresh static assets (max-age 1 h), a shared object and a per-client one that go stale after 5 s but may be
+# served stale for 10 min if the origin fails (stale-if-error): hits, revalidations and cold misses.
+DEFAULT_HTTP_PATHS = ["/static/index.html", "/cache/drill/shared?max-age=5&sie=600", "/static/app.js",
+                      "/cache/drill/{client}?max-age=5&sie=600", "/static/10k.bin"]
+
+
 class Http(Strict):
-    """Background HTTP load from clients to the anycast address (needs the edge proxy in the lab)."""
+    """Background HTTPS load from clients to the anycast address: `rate_hz` requests a second per client on
+    one keep-alive connection (when `keepalive`), plus `new_conn_hz` on new connections. Paths are taken in
+    turn; `{client}` becomes the client's name."""
 
     enabled: bool = True
-    rate_hz: float = Field(default=5.0, gt=0, le=100)
-    path: str = "/"
+    rate_hz: float = Field(default=4.0, gt=0, le=50)
+    new_conn_hz: float = Field(default=1.0, ge=0, le=20)
+    paths: list[str] = Field(default=DEFAULT_HTTP_PATHS, min_length=1)
     keepalive: bool = True
+    timeout: Seconds = 2.0
+    clients: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _paths(self) -> Http:
+        bad = [p for p in self.paths if not p.startswith("/") or any(c in p for c in " \r\n")]
+        if bad:
+            raise ValueError(f"paths must start with / and have no spaces: {bad[0]!r}")
+        return self
 
 
 class Drill(Strict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .runner import DrillResult
@@ -23,8 +23,10 @@ def write_reports(result: DrillResult, directory: Path | str | None, junit: Path
             json.dumps({"t": round(r.t - result.t0, 4), "client": r.client, "seq": r.seq, "pop": r.pop,
                         "rtt_ms": None if r.rtt_ms is None else round(r.rtt_ms, 3)}) + "\n"
             for r in result.records))
+        (out / "http.jsonl").write_text("".join(
+            json.dumps({**r.to_json(), "t": round(r.t - result.t0, 4)}) + "\n" for r in result.http_records))
         (out / "report.md").write_text(markdown(result))
-        written += [out / "report.json", out / "probes.jsonl", out / "report.md"]
+        written += [out / "report.json", out / "probes.jsonl", out / "http.jsonl", out / "report.md"]
         png = out / "timeline.png"
         timeline_png(result, png)
         written.append(png)
@@ -63,6 +65,7 @@ def markdown(result: DrillResult) -> str:
         f"- lost probes {data['lost_probes']} of {data['probes']['sent']} (probes at {data['probes']['rate_hz']:g} Hz "
         f"per client, lost after {data['probes']['timeout_s']:g}s), longest outage {data['max_outage_s']}s",
         f"- HTTP: {_http_line(data['http'])}",
+        f"- cache: {_cache_line(data['cache'])}",
         "",
         "## Expectations",
         "",
@@ -92,10 +95,27 @@ def markdown(result: DrillResult) -> str:
     return "\n".join(lines)
 
 
-def _http_line(http: dict[str, object]) -> str:
+def _http_line(http: dict[str, Any]) -> str:
     if not http.get("available"):
         return str(http.get("note", "not measured"))
-    return f"{http.get('ok')} ok, {http.get('failed')} failed {http.get('by_class')}"
+    classes = ", ".join(f"{k} {v}" for k, v in http["by_class"].items()) or "none"
+    ka = http["keepalive"]
+    line = (f"{http['ok']} ok, {http['failed']} failed ({classes}); keep-alive connections open at the fault: "
+            f"{ka['survived']} of {ka['at_fault']} survived it; {http['retried_on_new_connection']} requests "
+            f"retried on a new connection after their kept-alive one broke")
+    return line + (f" ({http['note']})" if http.get("note") else "")
+
+
+def _cache_line(cache: dict[str, Any]) -> str:
+    if not cache.get("available"):
+        return str(cache.get("note", "not measured"))
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    return (f"hit ratio at {', '.join(cache['pops']) or '-'} ({cache['pops_are']}) {pct(cache['hit_ratio_before'])} "
+            f"before, {pct(cache['hit_ratio_after'])} after the fault; origin {cache['origin_rps_before']} req/s "
+            f"before, {cache['origin_rps_after']} after")
 
 
 def junit_xml(result: DrillResult) -> str:

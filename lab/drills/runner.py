@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import LabError
 from ..runtime.state import RunningLab
-from . import faults, logs
+from . import edgestats, faults, http_load, logs
 from .analysis import Probe, Timeline, analyse
 from .model import Drill, Expect, Restore, Wait, check_against
 
@@ -66,6 +66,7 @@ class DrillResult:
     probe_source: str = ""
     http: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
+    http_records: list[http_load.HttpRecord] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -211,10 +212,12 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
     result.probe_source = probing.source
     follower = logs.LogFollower(running)
     injected: list[faults.Injected] = []
+    load = _http_load(running, drill, clients)
     result.http = {"available": False, "ok": None, "failed": None, "by_class": {}, "keepalive_survived": None,
-                   "note": "no edge proxy runs in this lab yet: HTTP load not measured"}
-    result.cache = {"available": False, "hit_ratio_before": None, "hit_ratio_after": None,
-                    "origin_rps_before": None, "origin_rps_after": None}
+                   "note": "HTTP load off in this drill" if not drill.http.enabled
+                   else "no edge proxy serves this lab: HTTP load not measured"}
+    result.cache = edgestats.summarise(None, None, None, [], [])
+    snaps: dict[str, edgestats.Snapshot] = {}
 
     def rel(t: float) -> float:
         return round(t - result.t0, 3)
@@ -235,6 +238,8 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
         for item in reversed(list(injected)):
             if item.matches(which.mode, which.pop, which.link):
                 if result.fault_t is not None and result.restore_t is None:
+                    if load is not None:
+                        snaps["end"] = edgestats.snapshot(running)
                     result.restore_t = time.time()
                 item.undo()
                 injected.remove(item)
@@ -246,10 +251,18 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
         follower.start()
         probing.start()
         say(f"probing {len(clients)} clients at {drill.probes.rate_hz:g} Hz ({probing.source})")
+        if load is not None:
+            load.start()
+            say(f"HTTP load from {len(load.settings.clients)} clients: {load.settings.keepalive_hz:g}/s keep-alive "
+                f"+ {load.settings.new_conn_hz:g}/s new connections each")
         if not wait_stable(max(drill.baseline, 1.0), STABLE_TIMEOUT_S):
             raise LabError(f"the lab's catchment was not stable within {STABLE_TIMEOUT_S:.0f} s before the drill "
                            f"(current: {probing.current()})")
         baseline.update(probing.current())
+        if load is not None:
+            # Caches are warm by now; measure `baseline` seconds of the steady state before the fault.
+            snaps["start"] = edgestats.snapshot(running)
+            time.sleep(drill.baseline)
         for index, step in enumerate(drill.steps):
             started = time.time()
             label, ok, detail = step.kind, True, ""
@@ -257,7 +270,9 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                 label = f"fail {step.fail.label}"
                 say(label)
                 if result.fault_t is None:
-                    result.fault_t = started
+                    if load is not None:
+                        snaps["fault"] = edgestats.snapshot(running)
+                    started = result.fault_t = time.time()
                 item = faults.inject(running, step.fail)
                 injected.append(item)
                 result.injected.append({"mode": step.fail.mode, "pop": step.fail.pop, "link": step.fail.link,
@@ -292,13 +307,13 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                     result.error += f"; restoring {item.fault.label} failed: {undo_error}"
             with contextlib.suppress(Exception):
                 wait_stable(1.0, drill.settle, back=True)
-        _finish(result, probing, follower, running, clients, drill)
+        _finish(result, probing, follower, running, clients, drill, load, snaps)
         if report_dir is not None or junit is not None:
             from .report import write_reports
 
             write_reports(result, report_dir, junit)
         raise
-    _finish(result, probing, follower, running, clients, drill)
+    _finish(result, probing, follower, running, clients, drill, load, snaps)
     result.expectations += _deferred(drill, result)
     if report_dir is not None or junit is not None:
         from .report import write_reports
@@ -307,8 +322,28 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
     return result
 
 
+def _http_load(lab: RunningLab, drill: Drill, probe_clients: list[str]) -> http_load.HttpLoad | None:
+    """The drill's HTTP load, or None when it is off or no PoP of the lab runs an edge proxy."""
+    from ..probes.http import lab_ca
+    from ..services.edge import proxy_healthy
+
+    spec = drill.http
+    if not spec.enabled or not any(proxy_healthy(lab.name, p.name) for p in lab.plan.pops):
+        return None
+    settings = http_load.LoadSettings(
+        clients=spec.clients or probe_clients, paths=list(spec.paths),
+        keepalive_hz=spec.rate_hz if spec.keepalive else 0.0, new_conn_hz=spec.new_conn_hz,
+        timeout_s=spec.timeout, max_s=MAX_DRILL_S)
+    return http_load.HttpLoad(lab, settings, lab_ca(lab))
+
+
 def _finish(result: DrillResult, probing: _Probing, follower: logs.LogFollower, lab: RunningLab,
-            clients: list[str], drill: Drill) -> None:
+            clients: list[str], drill: Drill, load: http_load.HttpLoad | None,
+            snaps: dict[str, edgestats.Snapshot]) -> None:
+    if load is not None:
+        if "end" not in snaps and "fault" in snaps:
+            snaps["end"] = edgestats.snapshot(lab)
+        load.stop()
     probing.stop()
     follower.stop()
     logs.debug_updates(lab, False)
@@ -317,6 +352,16 @@ def _finish(result: DrillResult, probing: _Probing, follower: logs.LogFollower, 
     result.events = sorted(follower.events, key=lambda e: e.t)
     fault_t = result.fault_t if result.fault_t is not None else result.finished
     result.timeline = analyse(result.records, clients, fault_t, result.restore_t, 1.0 / drill.probes.rate_hz)
+    if load is not None:
+        result.http_records = sorted(load.records, key=lambda r: r.t)
+        result.http = http_load.summarise(load, result.fault_t, result.restore_t)
+        if load.error is not None:
+            result.http["note"] = f"the HTTP load stopped early: {load.error}"
+        moved = [c for c in result.timeline.clients if c.pop_after is not None and c.pop_after != c.pop_before]
+        receiving = sorted({c.pop_after for c in moved if c.pop_after is not None})
+        serving = sorted({c.pop_before for c in result.timeline.clients if c.pop_before is not None})
+        result.cache = edgestats.summarise(snaps.get("start"), snaps.get("fault"), snaps.get("end"),
+                                           receiving, serving)
 
 
 def _wait(wait: Wait, wait_stable: Callable[[float, float, bool], bool]) -> tuple[bool, str]:

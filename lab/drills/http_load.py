@@ -1,0 +1,400 @@
+"""Background HTTP load for a drill: HTTPS from each client's namespace to the anycast address, through
+whichever PoP BGP picks, on one long-lived keep-alive connection per client plus fresh connections.
+
+Why a small HTTP/1.1 client of our own rather than curl: a keep-alive connection has to outlive the
+fault to tell whether it survived, and each error is classified from the exception itself (reset,
+timeout, TLS failure, 5xx, ...). Every socket is created inside its client's namespace (nsock.open_in)
+and all of them are driven by one asyncio loop in one thread.
+
+A request that fails on a *reused* keep-alive connection before any byte of the answer arrived is
+retried once on a new connection, as browsers do for idempotent requests (RFC 9110 9.2.2): the broken
+connection is reported (keep-alive survival), and the request only fails if the retry fails too.
+
+Bounded: requests are paced by rate, every request has a timeout, and the load stops by itself after
+`max_s` seconds or `max_requests` requests, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..probes import nsock
+from ..runtime.state import RunningLab
+
+HTTPS_PORT = 443
+MAX_HEADER_BYTES = 64 * 1024
+MAX_BODY_BYTES = 4 << 20
+CLASSES = ("reset", "timeout", "tls", "5xx")  # always reported, even when zero
+
+
+@dataclass(frozen=True)
+class HttpRecord:
+    """One request as the client saw it. `error` is None for an answer below 500."""
+
+    t: float  # Unix time the request started
+    client: str
+    conn: str  # "keepalive" or "new"
+    path: str
+    status: int | None
+    error: str | None
+    pop: str | None  # the answering PoP (cf-pop)
+    cache: str | None  # cf-cache-status
+    ms: float
+    retried: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "t": round(self.t, 4), "ms": round(self.ms, 2)}
+
+
+@dataclass
+class KeepAlive:
+    """One long-lived connection: when it opened and, if it broke, when and how."""
+
+    client: str
+    opened: float
+    requests: int = 0
+    broken: float | None = None
+    reason: str | None = None
+    pop: str | None = None
+
+
+class RequestFailed(Exception):
+    def __init__(self, kind: str, detail: str, answered: bool = False) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind, self.answered = kind, answered
+
+
+def classify(exc: BaseException, handshaking: bool) -> str:
+    """The error class of a failed request, from what the client saw."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError | EOFError):
+        return "reset"
+    if isinstance(exc, ssl.SSLError):
+        # An EOF mid-stream after the handshake is a dropped connection, not a TLS problem.
+        return "tls" if handshaking or not isinstance(exc, ssl.SSLEOFError) else "reset"
+    if isinstance(exc, OSError):
+        return "unreachable" if exc.errno in (101, 113) else "other"
+    return "other"
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    close: bool
+
+
+async def read_response(reader: asyncio.StreamReader) -> Response:
+    """Read one HTTP/1.1 response (Content-Length, chunked or until close) and drop its body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    if len(head) > MAX_HEADER_BYTES:
+        raise RequestFailed("other", "response head too large", answered=True)
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise RequestFailed("other", f"bad status line {lines[0][:80]!r}", answered=True)
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    status = int(parts[1])
+    close = headers.get("connection", "").lower() == "close"
+    if status in (204, 304) or 100 <= status < 200:
+        pass
+    elif "chunked" in headers.get("transfer-encoding", "").lower():
+        total = 0
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip() or b"0", 16)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise RequestFailed("other", "response body too large", answered=True)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    elif "content-length" in headers:
+        length = int(headers["content-length"])
+        if length > MAX_BODY_BYTES:
+            raise RequestFailed("other", "response body too large", answered=True)
+        await reader.readexactly(length)
+    else:
+        await reader.read(MAX_BODY_BYTES)
+        close = True
+    return Response(status, headers, close)
+
+
+class Connection:
+    """One TLS connection from a client's namespace to the anycast address."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.used = 0
+
+    @classmethod
+    async def open(cls, pid: int, address: str, ctx: ssl.SSLContext, sni: str) -> Connection:
+        sock = nsock.open_in(pid, socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await asyncio.get_running_loop().sock_connect(sock, (address, HTTPS_PORT))
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            reader, writer = await asyncio.open_connection(sock=sock, ssl=ctx, server_hostname=sni,
+                                                           limit=MAX_HEADER_BYTES)
+        except asyncio.CancelledError:  # a timeout: asyncio.timeout() turns it into TimeoutError
+            sock.close()
+            raise
+        except Exception as exc:
+            sock.close()
+            kind = classify(exc, handshaking=True)
+            raise RequestFailed(kind, str(exc) or type(exc).__name__) from exc
+        return cls(reader, writer)
+
+    async def get(self, host: str, path: str, close: bool) -> Response:
+        request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: anycastlab-drill\r\nAccept: */*\r\n"
+                   f"{'Connection: close' if close else 'Connection: keep-alive'}\r\n\r\n")
+        self.writer.write(request.encode())
+        await self.writer.drain()
+        self.used += 1
+        return await read_response(self.reader)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        with contextlib.suppress(Exception):
+            transport = self.writer.transport
+            transport.abort()
+
+
+@dataclass
+class LoadSettings:
+    clients: list[str]
+    paths: list[str]
+    keepalive_hz: float  # requests per client per second on its keep-alive connection (0: none)
+    new_conn_hz: float  # requests per client per second, each on a new connection (0: none)
+    timeout_s: float = 2.0
+    max_s: float = 900.0
+    max_requests: int = 500_000
+
+
+@dataclass
+class HttpLoad:
+    """Runs the load in its own thread; `records` and `keepalives` fill in as it goes."""
+
+    lab: RunningLab
+    settings: LoadSettings
+    ca: Path | None
+    records: list[HttpRecord] = field(default_factory=list)
+    keepalives: list[KeepAlive] = field(default_factory=list)
+    error: BaseException | None = None
+    started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="drill-http", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self.host = self.lab.plan.topology.hostnames[0] if self.lab.plan.topology.hostnames else "localhost"
+        self.address = str(self.lab.plan.topology.anycast.ip)
+
+    def start(self) -> None:
+        self.started = time.time()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+        self._thread.join(self.settings.timeout_s + 5)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported by the runner
+            self.error = exc
+
+    def _context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca) if self.ca else None)
+        if self.ca is None:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        ctx = self._context()
+        deadline = time.monotonic() + self.settings.max_s
+        tasks = []
+        n = len(self.settings.clients)
+        for i, client in enumerate(self.settings.clients):
+            pid = self.lab.pid(client)
+            offset = i / max(1, n)  # spread the clients over each period
+            if self.settings.keepalive_hz > 0:
+                tasks.append(asyncio.create_task(self._keepalive(client, pid, ctx, deadline, offset)))
+            if self.settings.new_conn_hz > 0:
+                tasks.append(asyncio.create_task(self._fresh(client, pid, ctx, deadline, offset)))
+        if self._stop.is_set():  # stop() came before the loop had its event
+            self._wake.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - time.monotonic()))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _budget_left(self) -> bool:
+        return not self._stop.is_set() and len(self.records) < self.settings.max_requests
+
+    async def _paced(self, hz: float, deadline: float, offset: float) -> AsyncIterator[int]:
+        """Yield tick numbers at `hz`, skipping ticks missed while a request was slow; stop at the bounds."""
+        period = 1.0 / hz
+        start = time.monotonic() + offset * period
+        tick = 0
+        while self._budget_left():
+            due = start + tick * period
+            now = time.monotonic()
+            if due >= deadline:
+                return
+            if due > now:
+                await asyncio.sleep(due - now)
+            elif now - due > period:
+                tick = int((now - start) / period)  # missed ticks are skipped, not bunched up
+                continue
+            if not self._budget_left():
+                return
+            yield tick
+            tick += 1
+
+    def _path(self, client: str, tick: int) -> str:
+        return self.settings.paths[tick % len(self.settings.paths)].replace("{client}", client)
+
+    async def _request(self, conn: Connection, path: str, close: bool) -> Response:
+        async with asyncio.timeout(self.settings.timeout_s):
+            return await conn.get(self.host, path, close)
+
+    async def _keepalive(self, client: str, pid: int, ctx: ssl.SSLContext, deadline: float, offset: float) -> None:
+        conn: Connection | None = None
+        state: KeepAlive | None = None
+        try:
+            async for tick in self._paced(self.settings.keepalive_hz, deadline, offset):
+                path = self._path(client, tick)
+                t, mono = time.time(), time.monotonic()
+                retried = False
+                try:
+                    if conn is None:
+                        conn, state = await self._open_keepalive(client, pid, ctx)
+                    try:
+                        resp = await self._request(conn, path, close=False)
+                    except (OSError, EOFError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
+                        if conn.used <= 1 or isinstance(exc, TimeoutError):
+                            raise
+                        # The reused connection died before answering: note it, retry once on a new one.
+                        assert state is not None
+                        state.broken, state.reason = time.time(), classify(exc, False)
+                        conn.close()
+                        conn = None
+                        retried = True
+                        conn, state = await self._open_keepalive(client, pid, ctx)
+                        resp = await self._request(conn, path, close=False)
+                    assert state is not None
+                    state.requests += 1
+                    state.pop = resp.headers.get("cf-pop", state.pop)
+                    self._record(t, client, "keepalive", path, resp, None, mono, retried)
+                    if resp.close:
+                        state.broken, state.reason = time.time(), "closed by server"
+                        conn.close()
+                        conn = None
+                except Exception as exc:  # one failed request; the next tick opens a new connection
+                    kind = exc.kind if isinstance(exc, RequestFailed) else classify(exc, False)
+                    if state is not None and state.broken is None:
+                        state.broken, state.reason = time.time(), kind
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    self._record(t, client, "keepalive", path, None, kind, mono, retried)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    async def _open_keepalive(self, client: str, pid: int, ctx: ssl.SSLContext) -> tuple[Connection, KeepAlive]:
+        async with asyncio.timeout(self.settings.timeout_s):
+            conn = await Connection.open(pid, self.address, ctx, self.host)
+        state = KeepAlive(client, time.time())
+        self.keepalives.append(state)
+        return conn, state
+
+    async def _fresh(self, client: str, pid: int, ctx: ssl.SSLContext, deadline: float, offset: float) -> None:
+        async for tick in self._paced(self.settings.new_conn_hz, deadline, offset + 0.5):
+            path = self._path(client, tick + 1)
+            t, mono = time.time(), time.monotonic()
+            conn: Connection | None = None
+            try:
+                async with asyncio.timeout(self.settings.timeout_s):
+                    conn = await Connection.open(pid, self.address, ctx, self.host)
+                    resp = await conn.get(self.host, path, close=True)
+                self._record(t, client, "new", path, resp, None, mono, False)
+            except Exception as exc:
+                kind = exc.kind if isinstance(exc, RequestFailed) else classify(exc, conn is None)
+                self._record(t, client, "new", path, None, kind, mono, False)
+            finally:
+                if conn is not None:
+                    conn.close()
+
+    def _record(self, t: float, client: str, kind: str, path: str, resp: Response | None, error: str | None,
+                mono: float, retried: bool) -> None:
+        if resp is not None and resp.status >= 500:
+            error = "5xx"
+        self.records.append(HttpRecord(
+            t=t, client=client, conn=kind, path=path, status=None if resp is None else resp.status, error=error,
+            pop=None if resp is None else resp.headers.get("cf-pop"),
+            cache=None if resp is None else resp.headers.get("cf-cache-status"),
+            ms=(time.monotonic() - mono) * 1000, retried=retried))
+
+
+def summarise(load: HttpLoad, fault_t: float | None, end_t: float | None) -> dict[str, Any]:
+    """What report.json says about HTTP: totals, errors by class, keep-alive survival across the fault."""
+    records = list(load.records)
+    failed = [r for r in records if r.error is not None]
+    by_class = dict.fromkeys(CLASSES, 0) | dict(Counter(r.error for r in failed if r.error is not None))
+    t0 = fault_t if fault_t is not None else load.started
+    # A keep-alive connection "was up at the fault" when it opened before it and had not broken by then.
+    at_fault = [k for k in load.keepalives if k.opened <= t0 and (k.broken is None or k.broken >= t0)]
+    survived = [k for k in at_fault if k.broken is None or (end_t is not None and k.broken >= end_t)]
+    broken = [k for k in at_fault if k not in survived]
+    cache = Counter(r.cache for r in records if r.cache is not None)
+    return {
+        "available": True,
+        "requests": len(records),
+        "ok": len(records) - len(failed),
+        "failed": len(failed),
+        "by_class": by_class,
+        "by_connection": {kind: {"ok": sum(1 for r in records if r.conn == kind and r.error is None),
+                                 "failed": sum(1 for r in records if r.conn == kind and r.error is not None)}
+                          for kind in ("keepalive", "new")},
+        "retried_on_new_connection": sum(1 for r in records if r.retried),
+        "keepalive": {"at_fault": len(at_fault), "survived": len(survived),
+                      "broken": [{"client": k.client, "pop": k.pop, "t": round(k.broken - t0, 3),
+                                  "reason": k.reason} for k in broken if k.broken is not None]},
+        "keepalive_survived": None if not at_fault else len(survived) == len(at_fault),
+        "cache_status": dict(cache),
+        "failures": [{**r.to_json(), "t": round(r.t - t0, 3)} for r in failed[:50]],
+        "settings": {"paths": load.settings.paths, "keepalive_hz": load.settings.keepalive_hz,
+                     "new_conn_hz": load.settings.new_conn_hz, "timeout_s": load.settings.timeout_s,
+                     "clients": len(load.settings.clients)},
+    }
