@@ -77,6 +77,13 @@ def hit_ratio(a: Snapshot, b: Snapshot, pops: list[str]) -> tuple[float | None, 
     return (None if total == 0 else round(cached / total, 4)), total
 
 
+def _delta(a: Snapshot, b: Snapshot, pop: str, status: str) -> int:
+    before, after = a.pops.get(pop), b.pops.get(pop)
+    if before is None or after is None:
+        return 0
+    return max(0, after.get(status, 0) - before.get(status, 0))
+
+
 def origin_rps(a: Snapshot, b: Snapshot) -> float | None:
     if a.origin_requests is None or b.origin_requests is None or b.t <= a.t:
         return None
@@ -94,6 +101,7 @@ def summarise(start: Snapshot | None, fault: Snapshot | None, end: Snapshot | No
     pops = receiving or serving
     before, n_before = hit_ratio(start, fault, pops)
     after, n_after = hit_ratio(fault, end, pops)
+    stale = sum(_delta(fault, end, pop, "STALE") for pop in end.pops)
     return {
         "available": True,
         "pops": pops,
@@ -106,5 +114,6 @@ def summarise(start: Snapshot | None, fault: Snapshot | None, end: Snapshot | No
         "origin_rps_after": origin_rps(fault, end),
         "window_s": {"before": round(fault.t - start.t, 3), "after": round(end.t - fault.t, 3)},
         "per_pop_after": {p: hit_ratio(fault, end, [p])[0] for p in pops},
+        "stale_served_during_fault": stale,
         "counts": "cached = HIT+STALE+UPDATING+REVALIDATED; lookups add MISS+EXPIRED",
     }

@@ -195,7 +195,24 @@ def inject(lab: RunningLab, fault: Fault) -> Injected:
         for _, pid in proxies:
             _sigkill(pid)
         return Injected(fault, lambda: _restart_proxy(lab, pop), {"killed": [f"{n} ({p})" for n, p in proxies]})
+    if mode == "origin-down":
+        _origin_mode(lab, "down")
+        return Injected(fault, lambda: _origin_mode(lab, "ok"))
     raise LabError(f"fault mode {mode!r} is not implemented by the drill runner yet")
+
+
+def _origin_mode(lab: RunningLab, mode: str) -> None:
+    """Switch the lab's origin server through its control socket: `down` closes its listeners (PoPs get
+    connections refused and fall back to what they may serve stale), `ok` opens them again."""
+    from ..edge.mgmt import MgmtError, call
+    from .edgestats import origin_socket
+
+    try:
+        status, data = call(origin_socket(lab.name), "POST", "/mode", {"mode": mode}, timeout=5.0)
+    except MgmtError as exc:
+        raise LabError(f"the origin's control socket did not answer: {exc}") from exc
+    if status != 200 or not isinstance(data, dict) or data.get("mode") != mode:
+        raise LabError(f"the origin refused mode {mode!r}: HTTP {status} {data}")
 
 
 def _restart_proxy(lab: RunningLab, pop: str) -> None:
