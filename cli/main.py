@@ -29,6 +29,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "drill": ("anycastlab.cli.drill:drill", "Run scripted PoP-failure drills and report what clients saw."),
     "probe": ("anycastlab.cli.probe:probe", "Measure which PoP each client lands on (dns, http, census, traceroute)."),
     "graph": ("anycastlab.cli.graph:graph", "Draw the catchment map: clients coloured by their measured PoP."),
+    "backbone": ("anycastlab.cli.backbone:backbone", "Backbone RTTs, costs and paths; smart routing, tiered cache."),
+    "compare": ("anycastlab.cli.compare:compare", "Time direct-to-origin vs PoP hit, miss, smart routing, tiered."),
 }
 
 

@@ -36,8 +36,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 NOT_UPDATED_BY_304 = frozenset(
     {"content-length", "content-encoding", "transfer-encoding", "content-range", "content-md5", "etag"}
 )
-# Fields never stored: they describe one hop or one delivery.
-NOT_STORED = h.HOP_BY_HOP | frozenset({"age", "cf-cache-status"})
+# Fields never stored: they describe one hop or one delivery (an upper tier's PoP identity included: the
+# PoP that answers adds its own).
+NOT_STORED = h.HOP_BY_HOP | frozenset({"age", "cf-cache-status", "cf-pop", "x-anycastlab-pop", "cf-ray"})
 # Fields stored for this cache's own use but never sent to clients (Cloudflare strips Cache-Tag too).
 INTERNAL_FIELDS = frozenset({"surrogate-control", "cache-tag"})
 SURROGATE_ID = "anycastlab"

@@ -7,6 +7,7 @@ Protocol (JSON bodies, ``curl --unix-socket SOCK http://pop/...`` works too):
   tls_handshakes, tls_resumptions, errors, cache{entries,bytes,...}).
 - ``POST /purge`` with one of ``{"url": "http://host/path"}``, ``{"tag": "T"}``, ``{"all": true}``
   -> 200 ``{"purged": N}``; 400 for anything else.
+- ``POST /origin`` with ``{"url": "http://host:port"}``: later misses go there (the tiered cache's switch).
 """
 
 from __future__ import annotations
@@ -51,10 +52,19 @@ def build_app(proxy: EdgeProxy) -> web.Application:
                                      status=400)
         return web.json_response({"purged": n})
 
+    async def origin(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            proxy.set_origin(str(body["url"]))
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            return web.json_response({"error": f'expected {{"url": "http://host:port"}}: {exc}'}, status=400)
+        return web.json_response({"origin": proxy.config.origin})
+
     app = web.Application(client_max_size=64 * 1024)
     app.router.add_get("/health", health)
     app.router.add_get("/stats", stats)
     app.router.add_post("/purge", purge)
+    app.router.add_post("/origin", origin)
     return app
 
 

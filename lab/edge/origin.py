@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ class OriginConfig:
     static_max_age: int = 3600
     slow_ms: int = 2000
     control_socket: Path | None = None
+    tls_listen: list[tuple[str, int]] = field(default_factory=list)  # HTTPS, for comparing a direct visit
+    tls: ssl.SSLContext | None = None
 
 
 @dataclass
@@ -100,8 +103,9 @@ class OriginServer:
         self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         self.bound = []
-        for host, port in self.config.listen:
-            site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        addresses = [(a, None) for a in self.config.listen] + [(a, self.config.tls) for a in self.config.tls_listen]
+        for (host, port), tls in addresses:
+            site = web.TCPSite(self._runner, host, port, reuse_address=True, ssl_context=tls)
             await site.start()
             self._sites.append(site)
             server = site._server
@@ -110,7 +114,9 @@ class OriginServer:
                     name = sock.getsockname()
                     self.bound.append((str(name[0]), int(name[1])))
         # After the first start, keep the same ports when going down and up again.
-        self.config.listen = list(self.bound) or self.config.listen
+        plain = len(self.config.listen)
+        self.config.listen = list(self.bound[:plain]) or self.config.listen
+        self.config.tls_listen = list(self.bound[plain:]) or self.config.tls_listen
 
     async def _unlisten(self) -> None:
         self._sites = []

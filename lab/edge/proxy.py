@@ -27,6 +27,7 @@ import httptools
 from anycastlab.edge import headers as h
 from anycastlab.edge.cache import (
     INTERNAL_FIELDS,
+    NOT_STORED,
     SAFE_METHODS,
     SURROGATE_ID,
     CacheLock,
@@ -607,6 +608,18 @@ class EdgeProxy:
         data["connections_open"] = len(self.connections)
         return data
 
+    def set_origin(self, origin: str) -> None:
+        """Send later misses to another upstream (the lab's tiered cache repoints lower tiers at runtime).
+
+        Requests already talking to the old upstream finish there; its idle connections are closed."""
+        old = self.upstream
+        self.upstream = Upstream(origin, connect_timeout=self.config.origin_connect_timeout,
+                                 read_timeout=self.config.origin_read_timeout)
+        self.config.origin = origin
+        task = self.loop.create_task(old.drain())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     # ---------------------------------------------------------------- purge
 
     def purge_url(self, url: str) -> int:
@@ -806,7 +819,7 @@ class EdgeProxy:
         return out
 
     def _plain_headers(self, up: OriginResponse, keep_length: bool) -> Headers:
-        drop = h.HOP_BY_HOP | h.connection_tokens(up.headers) | INTERNAL_FIELDS | {"cf-cache-status"}
+        drop = h.connection_tokens(up.headers) | INTERNAL_FIELDS | (NOT_STORED - {"age"})
         if not keep_length:
             drop = drop | {"content-length"}
         return [(k, v) for k, v in up.headers if k.lower() not in drop]

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from .. import gate
+from ..backbone import service as backbone
 from ..edge.tls import ensure_ca
 from ..errors import LabError
 from ..plan import Plan
@@ -72,6 +73,7 @@ class Supervisor:
         self._start_daemons(routers)
         self._start_pop_services(lab)
         self._start_edge(lab)
+        backbone.start(lab, self._child)  # RTT prober; smart routing's OSPF costs
         self.events.emit("gate", "waiting for BGP to converge and clients to reach the anycast address")
         report = gate.wait_ready(lab, timeout, self._gate_progress)
         if not report.ready:

@@ -37,6 +37,10 @@ def origin_argv(plan: Plan, lab: str) -> list[str]:
     args = ["origin", "--name", node.name, "--control-socket", str(control)]
     for address in listen:
         args += ["--listen", address]
+    # HTTPS on the public address only, so `anycastlab compare` can time a visit with no edge at all.
+    args += ["--ca-dir", str(paths.ca_dir(lab)), *(f"--tls-listen={a.ip}:{HTTPS_PORT}" for a in node.lo_addresses)]
+    for hostname in plan.topology.hostnames:
+        args += ["--hostname", hostname]
     return module_argv(*args)
 
 
@@ -45,10 +49,16 @@ def proxy_socket(lab: str, pop: str) -> Path:
 
 
 def proxy_argv(plan: Plan, lab: str, pop: str) -> list[str]:
+    """A PoP's proxy; with a tiered cache, a lower tier fetches from its upper tier, which also listens on its
+    backbone loopback (lab/backbone/tiered.py)."""
+    from ..backbone.tiered import extra_listen, origin_for
+
     anycast = str(plan.topology.anycast.ip)
     args = ["proxy", "--listen", f"{anycast}:{HTTP_PORT}", "--tls-listen", f"{anycast}:{HTTPS_PORT}",
-            "--origin", origin_url(plan), "--pop", pop, "--mgmt-socket", str(proxy_socket(lab, pop)),
-            "--ca-dir", str(paths.ca_dir(lab))]
+            "--origin", origin_for(plan, pop, origin_url(plan)), "--pop", pop,
+            "--mgmt-socket", str(proxy_socket(lab, pop)), "--ca-dir", str(paths.ca_dir(lab))]
+    for address in extra_listen(plan, pop):
+        args += ["--listen", address]
     for hostname in plan.topology.hostnames:
         args += ["--hostname", hostname]
     return module_argv(*args)

@@ -1,0 +1,283 @@
+"""The backbone prober: one lab child process that measures every backbone link's RTT and, with smart
+routing on, turns the measurements into OSPF interface costs.
+
+Every backbone router (each PoP and the origin) pings each of its backbone neighbours over the direct
+link, PROBE_HZ times a second, from a raw ICMP socket opened inside that router's namespace (one process
+serves them all: a socket stays in the namespace it was created in). Echo replies come from the
+neighbour's kernel, so nothing needs to run on the far side. Once a second, each link's median RTT goes
+through costs.LinkEstimate's hysteresis, and changed costs are set with vtysh (`ip ospf cost`) on the
+router that owns the interface: both ends measure the same link, so both directions of a path agree.
+
+The mode file (`backbone/smart`, "on" or "off") is re-read every second; `off` puts OSPF's default costs
+back (fewest hops). What the prober sees is written to `backbone/state.json` for `anycastlab backbone show`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ..errors import LabError
+from ..model import BACKBONE_POOL, load_topology
+from ..plan import Plan, build_plan
+from ..runtime import netns, paths
+from ..runtime.state import TOPOLOGY_FILE
+from ..runtime.vtysh import vtysh
+from .costs import LinkEstimate
+
+PROBE_HZ = 4.0  # probes per second per link direction: 4 x 2 x links, a few hundred bytes/s in all
+PROBE_TIMEOUT = 2.0  # a reply later than this counts as lost
+EVAL_INTERVAL = 1.0
+MAX_CHANGES_KEPT = 50
+ICMP_ECHO, ICMP_ECHO_REPLY = 8, 0
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+
+
+def state_dir(lab: str) -> Path:
+    return paths.lab_dir(lab) / "backbone"
+
+
+def mode_file(lab: str) -> Path:
+    return state_dir(lab) / "smart"
+
+
+def state_file(lab: str) -> Path:
+    return state_dir(lab) / "state.json"
+
+
+def backbone_interfaces(plan: Plan) -> list[tuple[str, str, str, str]]:
+    """(router, interface, neighbour, neighbour address) for every backbone link end, in plan order."""
+    out = []
+    for node in plan.routers:
+        if not node.ospf:
+            continue
+        for intf in node.interfaces:
+            if intf.address.network.subnet_of(BACKBONE_POOL):
+                out.append((node.name, intf.name, intf.peer, str(intf.peer_address)))
+    return out
+
+
+def checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return int(~total & 0xFFFF)
+
+
+def echo_request(ident: int, seq: int) -> bytes:
+    payload = b"anycastlab-backbone"
+    header = struct.pack("!BBHHH", ICMP_ECHO, 0, 0, ident, seq)
+    return struct.pack("!BBHHH", ICMP_ECHO, 0, checksum(header + payload), ident, seq) + payload
+
+
+def received_at(ancillary: list[tuple[int, int, bytes]]) -> float:
+    """The kernel's receive time (SO_TIMESTAMPNS) of a packet, or now if the kernel gave none."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack("@qq", data[:16])
+            return float(sec) + float(nsec) / 1e9
+    return time.time()
+
+
+def parse_reply(packet: bytes) -> tuple[int, int] | None:
+    """(ident, seq) of an ICMP echo reply in a raw IPv4 packet, or None for anything else."""
+    if len(packet) < 20:
+        return None
+    ihl = (packet[0] & 0x0F) * 4
+    if len(packet) < ihl + 8 or packet[ihl] != ICMP_ECHO_REPLY:
+        return None
+    ident, seq = struct.unpack("!HH", packet[ihl + 4:ihl + 8])
+    return ident, seq
+
+
+@dataclass
+class Target:
+    router: str
+    interface: str
+    peer: str
+    address: str
+    ident: int
+    estimate: LinkEstimate = field(default_factory=LinkEstimate)
+    seq: int = 0
+    changes: int = 0
+
+
+class Prober:
+    def __init__(self, lab: str, plan: Plan, pids: dict[str, int]) -> None:
+        self.lab = lab
+        self.plan = plan
+        self.sockets: dict[str, socket.socket] = {}
+        self.targets: list[Target] = []
+        base = os.getpid() & 0x7FFF
+        for i, (router, intf, peer, address) in enumerate(backbone_interfaces(plan)):
+            self.targets.append(Target(router, intf, peer, address, (base + i * 7) & 0xFFFF))
+            if router not in self.sockets:
+                with netns.entered(pids[router]):
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+                # Kernel receive timestamps: a reply's RTT does not include the time this loop was busy.
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                sock.setblocking(False)
+                self.sockets[router] = sock
+        self.by_ident = {t.ident: t for t in self.targets}
+        self.in_flight: dict[tuple[int, int], float] = {}  # (ident, seq) -> send time (time.time())
+        self.smart = False
+        self.changes: list[dict[str, Any]] = []
+        self.stop = False
+
+    # -- probing ----------------------------------------------------------------------------------------
+
+    def send_round(self) -> None:
+        for target in self.targets:
+            target.seq = (target.seq + 1) & 0xFFFF
+            self.in_flight[(target.ident, target.seq)] = time.time()
+            with contextlib.suppress(OSError):  # a link that is down: the probe is simply lost
+                self.sockets[target.router].sendto(echo_request(target.ident, target.seq), (target.address, 0))
+
+    def receive(self, until: float) -> None:
+        """Read replies until the monotonic time `until` (bounded: returns by then whatever arrives)."""
+        socks = list(self.sockets.values())
+        while not self.stop:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            readable, _, _ = select.select(socks, [], [], left)
+            for sock in readable:
+                for _ in range(256):  # drain, but never forever
+                    try:
+                        packet, ancillary, _, _ = sock.recvmsg(2048, 64)
+                    except BlockingIOError:
+                        break
+                    reply = parse_reply(packet)
+                    if reply is None:
+                        continue
+                    sent = self.in_flight.pop(reply, None)
+                    target = self.by_ident.get(reply[0])
+                    if sent is not None and target is not None:
+                        target.estimate.record((received_at(ancillary) - sent) * 1000.0)
+
+    def expire(self) -> None:
+        now = time.time()
+        for key, sent in list(self.in_flight.items()):
+            if now - sent > PROBE_TIMEOUT:
+                del self.in_flight[key]
+                target = self.by_ident.get(key[0])
+                if target is not None:
+                    target.estimate.record(None)
+
+    # -- costs ------------------------------------------------------------------------------------------
+
+    def read_mode(self) -> bool:
+        try:
+            return mode_file(self.lab).read_text().strip() == "on"
+        except FileNotFoundError:
+            return self.smart
+
+    def evaluate(self) -> None:
+        smart = self.read_mode()
+        updates: dict[str, list[tuple[Target, int | None]]] = {}
+        if smart:
+            for target in self.targets:
+                cost = target.estimate.decide()
+                if cost is not None and cost != target.estimate.applied:
+                    updates.setdefault(target.router, []).append((target, cost))
+        elif self.smart or any(t.estimate.applied is not None for t in self.targets):
+            for target in self.targets:
+                if target.estimate.applied is not None:
+                    updates.setdefault(target.router, []).append((target, None))
+        for router, items in updates.items():
+            self.apply(router, items)
+        self.smart = smart
+
+    def apply(self, router: str, items: list[tuple[Target, int | None]]) -> None:
+        commands = ["configure terminal"]
+        for target, cost in items:
+            commands += [f"interface {target.interface}",
+                         f"ip ospf cost {cost}" if cost is not None else "no ip ospf cost", "exit"]
+        try:
+            vtysh(paths.node_dir(self.lab, router), *commands, timeout=5.0)
+        except LabError as exc:
+            print(f"backbone: {router}: could not set costs: {exc}", file=sys.stderr, flush=True)
+            return
+        for target, cost in items:
+            change = {"t": round(time.time(), 3), "router": router, "interface": target.interface,
+                      "from": target.estimate.applied, "to": cost, "rtt_ms": _round(target.estimate.rtt_ms)}
+            target.estimate.applied = cost
+            target.changes += 1
+            self.changes = [*self.changes, change][-MAX_CHANGES_KEPT:]
+            print(f"backbone: {router} {target.interface}: cost {change['from']} -> {cost} "
+                  f"(rtt {change['rtt_ms']} ms)", flush=True)
+
+    def write_state(self) -> None:
+        links = [{
+            "router": t.router, "interface": t.interface, "peer": t.peer, "address": t.address,
+            "rtt_ms": _round(t.estimate.rtt_ms), "samples": len(t.estimate.samples),
+            "loss": round(t.estimate.loss, 3), "cost": t.estimate.applied, "changes": t.changes,
+        } for t in self.targets]
+        data = {"lab": self.lab, "pid": os.getpid(), "updated": round(time.time(), 3), "smart": self.smart,
+                "probe_hz": PROBE_HZ, "links": links, "changes": self.changes}
+        path = state_file(self.lab)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+
+    # -- the loop ---------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Until SIGTERM (or the lab's run directory is gone): probe, evaluate, write state."""
+        period = 1.0 / PROBE_HZ
+        next_send = next_eval = time.monotonic()
+        while not self.stop and state_dir(self.lab).is_dir():
+            now = time.monotonic()
+            if now >= next_send:
+                self.send_round()
+                next_send = max(next_send + period, now)
+            if now >= next_eval:
+                self.expire()
+                self.evaluate()
+                self.write_state()
+                next_eval = max(next_eval + EVAL_INTERVAL, now)
+            self.receive(min(next_send, next_eval))
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="anycastlab backbone prober (started by the lab supervisor)")
+    parser.add_argument("--lab", required=True)
+    parser.add_argument("--router", action="append", default=[], metavar="NAME=PID",
+                        help="a backbone router and the pid holding its namespace (repeatable)")
+    args = parser.parse_args(argv)
+    pids = {}
+    for item in args.router:
+        name, _, pid = item.partition("=")
+        pids[name] = int(pid)
+    plan = build_plan(load_topology(paths.lab_dir(args.lab) / TOPOLOGY_FILE))
+    prober = Prober(args.lab, plan, pids)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        prober.stop = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    prober.run()
+
+
+if __name__ == "__main__":
+    main()
+
