@@ -23,7 +23,12 @@ def status(lab_name: str | None, as_json: bool) -> None:
     sessions = [s for r in data["routers"] for s in r["sessions"]]
     up = sum(s["state"] == "Established" for s in sessions)
     click.echo(f"lab {data['lab']}  anycast {data['anycast']}  AS{data['asn']}  "
-               f"BGP sessions {up}/{len(sessions)} established\n")
+               f"BGP sessions {up}/{len(sessions)} established")
+    links = data["links"]
+    releaser = links["releaser"]
+    state = "" if releaser is None else f", releaser {'running' if releaser['running'] else 'NOT RUNNING'}"
+    click.echo(f"link shaping {links['mechanism']}: {links['shaped_links']} links shaped{state} "
+               f"({links['reason']})\n")
     rows = [(r["name"], r["role"], r["asn"],
              " ".join(f"{s['peer']}:{'up' if s['state'] == 'Established' else s['state']}" for s in r["sessions"]))
             for r in data["routers"]]

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import TopologyError
+from .links import geo, units
 from .yamlsource import Loc, field_name, first_problem, line_of, load_yaml
 
 # Names become interface names (15 bytes at most) and client names `<isp>-c<n>`, so they stay short.
@@ -51,12 +52,18 @@ class Strict(BaseModel):
 
 
 class Place(Strict):
-    """Where a node sits: shown in status and graphs; later used for link latency."""
+    """Where a node sits: its links' delays derive from it (lat/lon, else the city looked up in GeoNames)."""
 
     city: str | None = None
     continent: Literal["africa", "asia", "europe", "north-america", "oceania", "south-america"] | None = None
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> Place:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        return self
 
 
 class Transit(Place):
@@ -149,6 +156,29 @@ class TieredCache(Strict):
     enabled: bool = Field(default=True, description="at start; `anycastlab backbone tiered on|off` at runtime")
 
 
+Delay = Annotated[float, BeforeValidator(units.duration_ms)]
+Jitter = Annotated[float, BeforeValidator(lambda v: units.duration_ms(v, "jitter"))]
+Loss = Annotated[float, BeforeValidator(units.loss_pct)]
+Rate = Annotated[int, BeforeValidator(units.rate_bps)]
+
+
+class LinkOverride(Strict):
+    """One link's shaping, replacing what geography derives: `{between: [a, b], delay: 40ms, loss: 1%}`."""
+
+    between: tuple[str, str]
+    delay: Delay | None = Field(default=None, description="one-way, each direction (e.g. 40ms)")
+    jitter: Jitter | None = None
+    loss: Loss | None = Field(default=None, description="percent of packets dropped, each direction")
+    rate: Rate | None = Field(default=None, description="bits per second (e.g. 100mbit)")
+
+
+class Latency(Strict):
+    """How link delays are derived: from the nodes' locations (1 ms per 200 km) plus a per-hop constant."""
+
+    from_geography: bool = True
+    per_hop_ms: float = Field(default=geo.PER_HOP_MS, ge=0, le=100)
+
+
 class Topology(Strict):
     name: str
     description: str = ""
@@ -161,6 +191,8 @@ class Topology(Strict):
     eyeballs: list[Eyeball] = Field(min_length=1)
     origin: Origin
     backbone: list[tuple[str, str]] = []
+    latency: Latency = Latency()
+    links: list[LinkOverride] = []
     smart_routing: bool = Field(default=False, description="backbone OSPF costs follow measured RTT (lab/backbone)")
     tiered_cache: TieredCache | None = None
     hostnames: list[str] = Field(default=["www.example.com", "example.com"], min_length=1,
@@ -276,6 +308,58 @@ def check_references(topo: Topology) -> Iterator[tuple[Loc, str]]:
         yield from refs("tiered_cache", None, "upper", topo.tiered_cache.upper, pops, "PoP", "")
     yield from _conflicting_relations(topo)
     yield from _address_conflicts(topo)
+    yield from _unknown_cities(topo)
+    yield from _link_overrides(topo)
+
+
+def adjacencies(topo: Topology) -> set[frozenset[str]]:
+    """Every pair of nodes the plan joins by a link: relations, backbone, origin to its PoPs, ISP to clients."""
+    pairs: set[frozenset[str]] = set()
+    items: list[Transit | Pop | Eyeball] = [*topo.transits, *topo.pops, *topo.eyeballs]
+    for item in items:
+        pairs.update(frozenset((item.name, other)) for other in [*item.upstreams, *item.peers])
+    pairs.update(frozenset((topo.origin.name, u)) for u in [*topo.origin.upstreams, *topo.origin.pops])
+    pairs.update(frozenset(pair) for pair in topo.backbone)
+    for e in topo.eyeballs:
+        pairs.update(frozenset((e.name, c)) for c in topo.client_names(e))
+    return pairs
+
+
+def _unknown_cities(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    """A city without coordinates must be one GeoNames knows, or its links would silently get no delay."""
+    if not topo.latency.from_geography:
+        return
+    places: list[tuple[Loc, Place]] = [
+        *((("transits", i), t) for i, t in enumerate(topo.transits)),
+        *((("pops", i), p) for i, p in enumerate(topo.pops)),
+        *((("eyeballs", i), e) for i, e in enumerate(topo.eyeballs)),
+        (("origin",), topo.origin),
+    ]
+    for loc, place in places:
+        if place.city is not None and place.lat is None and geo.find_city(place.city, place.continent) is None:
+            where = f" in {place.continent}" if place.continent else ""
+            yield (*loc, "city"), f"unknown city {place.city!r}{where} (give lat: and lon: instead)"
+
+
+def _link_overrides(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    nodes = {t.name for t in topo.transits} | {p.name for p in topo.pops} | {topo.origin.name}
+    for e in topo.eyeballs:
+        nodes |= {e.name, *topo.client_names(e)}
+    pairs = adjacencies(topo)
+    seen: set[frozenset[str]] = set()
+    for i, override in enumerate(topo.links):
+        a, b = override.between
+        unknown = [(j, end) for j, end in enumerate((a, b)) if end not in nodes]
+        for j, end in unknown:
+            yield ("links", i, "between", j), f"unknown node {end!r}"
+        if unknown:
+            continue
+        pair = frozenset((a, b))
+        if pair not in pairs:
+            yield ("links", i, "between"), f"there is no link between {a} and {b}"
+        elif pair in seen:
+            yield ("links", i, "between"), f"link {a}-{b} is listed twice"
+        seen.add(pair)
 
 
 def _conflicting_relations(topo: Topology) -> Iterator[tuple[Loc, str]]:

@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .links.shaping import Deriver, Shaping
 from .model import (
     BACKBONE_POOL,
     CLIENT_BLOCK,
@@ -54,6 +55,7 @@ class Link:
     a_address: ipaddress.IPv4Interface
     b_address: ipaddress.IPv4Interface
     kind: LinkKind
+    shaping: Shaping = field(default_factory=Shaping)  # each direction's delay, jitter, loss and rate
 
 
 @dataclass
@@ -107,6 +109,10 @@ class Plan:
             if self.pop_community(pop.name) == community:
                 return pop.name
         return None
+
+    def link(self, a: str, b: str) -> Link | None:
+        """The link joining two nodes (in either order), or None."""
+        return next((link for link in self.links if {link.a, link.b} == {a, b}), None)
 
     def sessions(self) -> list[tuple[str, str]]:
         """Every eBGP session once, as (router, neighbour) with router < neighbour."""
@@ -181,10 +187,11 @@ def build_plan(topo: Topology) -> Plan:
                               announce=[origin.prefix], lo_addresses=[service])
 
     links: list[Link] = []
+    deriver = Deriver(topo)
 
     def connect(a: str, b: str, pair: tuple[ipaddress.IPv4Interface, ipaddress.IPv4Interface],
                 kind: LinkKind) -> None:
-        links.append(Link(a, b, pair[0], pair[1], kind))
+        links.append(Link(a, b, pair[0], pair[1], kind, deriver.shaping(a, b)))
         nodes[a].interfaces.append(Interface(b, pair[0], b, pair[1].ip))
         nodes[b].interfaces.append(Interface(a, pair[1], a, pair[0].ip))
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from . import observe
 from .errors import LabError
+from .links.control import summary as link_summary
 from .plan import client_address
 from .runtime.state import RunningLab
 
@@ -52,4 +53,5 @@ def lab_status(lab: RunningLab) -> dict[str, Any]:
         "routers": routers,
         "pops": pops,
         "clients": clients,
+        "links": link_summary(lab.directory),  # which shaping mechanism is in use
     }

@@ -24,6 +24,7 @@ from .. import gate
 from ..backbone import service as backbone
 from ..edge.tls import ensure_ca
 from ..errors import LabError
+from ..links import control as links
 from ..plan import Plan
 from ..render.frr import render_all
 from ..services import edge
@@ -67,6 +68,7 @@ class Supervisor:
         self.events.emit("nodes", f"creating {len(self.plan.nodes)} nodes and {len(self.plan.links)} links")
         self.net = build(self.plan, self.ledger)
         configure(self.plan, self.net)
+        links.start(self.plan, self.directory, self.net.pid, self._child, self.events.emit)  # delays per link
         lab = RunningLab(self.name, self.plan, self.directory,
                          {n: self.net.pid(n) for n in self.plan.nodes}, supervisor_pid=None)
         self.events.emit("frr", f"starting FRR on {len(routers)} routers")

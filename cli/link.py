@@ -1,0 +1,65 @@
+"""`anycastlab link set A B ...` and `anycastlab link show`: change and read each link's delay, loss and rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from anycastlab.lifecycle import Lab
+from anycastlab.links import control, units
+
+from .output import emit_json, lab_option, reports_errors, table
+
+
+@click.group()
+def link() -> None:
+    """Per-link delay, jitter, loss and rate of the running lab."""
+
+
+def _row(e: dict[str, Any]) -> tuple[Any, ...]:
+    km = "-" if e["distance_km"] is None else f"{e['distance_km']:.0f}"
+    return (f"{e['a']}-{e['b']}", e["kind"], km, units.show_ms(e["delay_ms"]),
+            units.show_ms(e["jitter_ms"]) if e["jitter_ms"] else "-", f"{e['loss_pct']:g}%" if e["loss_pct"] else "-",
+            e["rate"], e["source"])
+
+
+@link.command("set")
+@click.argument("a")
+@click.argument("b")
+@click.option("--delay", default=None, help="one-way delay, each direction (e.g. 40ms)")
+@click.option("--jitter", default=None, help="uniform +- jitter on the delay (e.g. 1ms); never reorders")
+@click.option("--loss", default=None, help="packets dropped, each direction (e.g. 1%)")
+@click.option("--rate", default=None, help="rate limit (e.g. 100mbit; `none` removes it)")
+@lab_option
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def set_(a: str, b: str, delay: str | None, jitter: str | None, loss: str | None, rate: str | None,
+         lab_name: str | None, as_json: bool) -> None:
+    """Change the link between nodes A and B (both directions); unnamed fields keep their values."""
+    lab = Lab.attach(lab_name).running
+    changes = control.parse_changes(delay, jitter, loss, rate)
+    entry = control.set_link(lab.plan, lab.directory, a, b, changes)
+    if as_json:
+        emit_json(entry)
+        return
+    click.echo(table(["link", "kind", "km", "delay", "jitter", "loss", "rate", "source"],
+                     [_row({**entry, "rate": units.show_rate(entry["rate_bps"])})]))
+
+
+@link.command("show")
+@lab_option
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def show(lab_name: str | None, as_json: bool) -> None:
+    """Every link's shaping now, and the mechanism that applies it."""
+    lab = Lab.attach(lab_name).running
+    data = control.show(lab.directory)
+    if as_json:
+        emit_json(data)
+        return
+    releaser = data["releaser"]
+    running = "" if releaser is None else (f", releaser pid {releaser['pid']} "
+                                          f"{'running' if releaser['running'] else 'NOT RUNNING'}")
+    click.echo(f"mechanism {data['mechanism']} ({data['reason']}){running}\n")
+    click.echo(table(["link", "kind", "km", "delay", "jitter", "loss", "rate", "source"],
+                     [_row(e) for e in data["links"]]))

@@ -1,0 +1,265 @@
+"""Link shaping on a running lab: applied at bring-up, changed by `anycastlab link set`, read by `link show`.
+
+The lab's current shaping lives in its run directory as links.json (what each link has now, the
+mechanism, the node pids and the releaser's pid), so every verb and the backbone prober see a change the
+moment it is made. Changes are serialised by a lock file, checked completely before anything is touched,
+and applied to both directions of the link.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import LabError, UnknownNodeError
+from ..plan import Link, Plan
+from ..runtime import procs
+from . import kernel, units
+from .kernel import Mechanism
+from .shaping import Shaping
+
+STATE_FILE = "links.json"
+REPORT_FILE = "releaser.json"
+LOCK_FILE = "links.lock"
+ACK_TIMEOUT = 10.0
+THREADS = 8
+
+
+def queue_number(plan: Plan, node: str, interface: str) -> int:
+    """A node's queue for one interface: its position among the node's interfaces, from 1."""
+    names = [i.name for i in plan.nodes[node].interfaces]
+    return names.index(interface) + 1
+
+
+def _link_entry(plan: Plan, link: Link, shaping: Shaping) -> dict[str, Any]:
+    return {"a": link.a, "b": link.b, "kind": link.kind,
+            "a_interface": link.b, "b_interface": link.a,  # interfaces are named after the other end
+            "a_queue": queue_number(plan, link.a, link.b), "b_queue": queue_number(plan, link.b, link.a),
+            **shaping.to_json()}
+
+
+# -- the state file -------------------------------------------------------------------------------------
+
+def read_state(directory: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads((directory / STATE_FILE).read_text())
+    except FileNotFoundError:
+        raise LabError(f"this lab has no link state ({directory / STATE_FILE}); was it started before "
+                       "link shaping existed?") from None
+    return data
+
+
+def _write_state(directory: Path, state: dict[str, Any]) -> None:
+    tmp = directory / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=1))
+    os.replace(tmp, directory / STATE_FILE)
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def current(directory: Path) -> dict[frozenset[str], Shaping]:
+    """Each link's shaping as the running lab has it now (after any `link set`), keyed by its two ends."""
+    return {frozenset((e["a"], e["b"])): Shaping.from_json(e) for e in read_state(directory)["links"]}
+
+
+# -- bring-up -------------------------------------------------------------------------------------------
+
+def start(plan: Plan, directory: Path, pid: Callable[[str], int], child: Callable[[str, int], None],
+          emit: Callable[[str, str], object]) -> None:
+    """Detect the mechanism, shape every link the plan asks for, start the releaser if one is needed."""
+    pids = {name: pid(name) for name in plan.nodes}
+    first = next(iter(plan.nodes))
+    mechanism = kernel.detect(pids[first])
+    state: dict[str, Any] = {
+        "mechanism": mechanism.to_json(), "generation": 1, "releaser": None, "pids": pids,
+        "links": [_link_entry(plan, link, link.shaping) for link in plan.links],
+    }
+    _write_state(directory, state)
+    if mechanism.delay == "nfqueue":
+        log = directory / "links-releaser.log"
+        argv = [sys.executable, "-m", "anycastlab.links.releaser", "--state", str(directory / STATE_FILE),
+                "--report", str(directory / REPORT_FILE)]
+        proc = procs.spawn(argv, netns_pid=pids[first], log=log)
+        child("links/releaser", proc.pid)
+        state["releaser"] = {"pid": proc.pid, "start": procs.start_time(proc.pid)}
+        _write_state(directory, state)
+        _wait_ack(directory, 1, proc.pid, log)
+    _apply_all(state, mechanism)
+    shaped = [e for e in state["links"] if _active(e, mechanism)]
+    emit("links", f"shaping {len(shaped)} of {len(state['links'])} links with {mechanism.name} "
+                  f"({mechanism.reason})")
+
+
+def _active(entry: dict[str, Any], mechanism: Mechanism) -> bool:
+    shaping = Shaping.from_json(entry)
+    return shaping.needs_delay or (shaping.rate_bps is not None and mechanism.rate)
+
+
+def _end_work(state: dict[str, Any], mechanism: Mechanism) -> dict[str, tuple[list[str], dict[str, int]]]:
+    """Per node: the tc lines and the NFQUEUE rules (interface -> queue) its shaped ends need."""
+    work: dict[str, tuple[list[str], dict[str, int]]] = {}
+    for entry in state["links"]:
+        shaping = Shaping.from_json(entry)
+        for end in ("a", "b"):
+            lines, rules = work.setdefault(entry[end], ([], {}))
+            interface = entry[f"{end}_interface"]
+            if _active(entry, mechanism):
+                lines += kernel.qdisc_commands(interface, shaping, mechanism)
+            if mechanism.delay == "nfqueue" and shaping.needs_delay:
+                rules[interface] = entry[f"{end}_queue"]
+    return work
+
+
+def _apply_all(state: dict[str, Any], mechanism: Mechanism) -> None:
+    work = _end_work(state, mechanism)
+
+    def node(name: str) -> None:
+        lines, rules = work[name]
+        kernel.apply_qdiscs(state["pids"][name], [line for line in lines if " del " not in f" {line} "])
+        kernel.set_nfqueue_rules(state["pids"][name], rules, {})
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(node, [n for n, (lines, rules) in work.items() if lines or rules]))
+
+
+def _wait_ack(directory: Path, generation: int, pid: int, log: Path | None = None) -> None:
+    """Until the releaser reports `generation` applied; a dead or silent releaser is an error."""
+    def acked() -> bool:
+        try:
+            report = json.loads((directory / REPORT_FILE).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return not procs.is_alive(pid, None)
+        return int(report.get("generation", 0)) >= generation or not procs.is_alive(pid, None)
+
+    procs.wait_for(acked, ACK_TIMEOUT)
+    if not procs.is_alive(pid, None):
+        raise LabError("the link delay releaser exited" + (f" (see {log})" if log else ""))
+    report = json.loads((directory / REPORT_FILE).read_text())
+    if int(report.get("generation", 0)) < generation:
+        raise LabError(f"the link delay releaser did not apply the change within {ACK_TIMEOUT:.0f} s")
+
+
+# -- runtime changes ------------------------------------------------------------------------------------
+
+def parse_changes(delay: str | None, jitter: str | None, loss: str | None,
+                  rate: str | None) -> dict[str, Any]:
+    """CLI strings -> Shaping fields; `--rate none` clears a rate. Bad input raises LabError."""
+    try:
+        changes: dict[str, Any] = {
+            "delay_ms": units.duration_ms(delay) if delay is not None else None,
+            "jitter_ms": units.duration_ms(jitter, "jitter") if jitter is not None else None,
+            "loss_pct": units.loss_pct(loss) if loss is not None else None,
+        }
+        if rate is not None:
+            changes["rate_bps"] = 0 if rate.strip().lower() in ("none", "off", "0") else units.rate_bps(rate)
+    except ValueError as exc:
+        raise LabError(str(exc)) from None
+    return changes
+
+
+def set_link(plan: Plan, directory: Path, a: str, b: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change one link (both directions). Everything is checked before anything is touched."""
+    for end in (a, b):
+        if end not in plan.nodes:
+            raise UnknownNodeError(end, list(plan.nodes))
+    if plan.link(a, b) is None:
+        near = sorted({x.b if x.a == a else x.a for x in plan.links if a in (x.a, x.b)})
+        raise LabError(f"there is no link between {a} and {b} ({a} has links to: {', '.join(near) or 'none'})")
+    if not any(v is not None for v in changes.values()):
+        raise LabError("nothing to change: give --delay, --jitter, --loss or --rate")
+    with _locked(directory):
+        state = read_state(directory)
+        mechanism = Mechanism.from_json(state["mechanism"])
+        if mechanism.delay == "none" and any(changes.get(k) for k in ("delay_ms", "jitter_ms", "loss_pct")):
+            raise LabError(f"this lab cannot delay links: {mechanism.reason}")
+        if changes.get("rate_bps") and not mechanism.rate:
+            raise LabError("this kernel has no TBF qdisc: links cannot be rate-limited")
+        releaser = state.get("releaser")
+        if mechanism.delay == "nfqueue" and (releaser is None or not procs.is_alive(releaser["pid"],
+                                                                                    releaser["start"])):
+            raise LabError("the link delay releaser is not running (see links-releaser.log in the run directory)")
+        index = next(i for i, e in enumerate(state["links"]) if {e["a"], e["b"]} == {a, b})
+        entry = state["links"][index]
+        before = Shaping.from_json(entry)
+        fields = dict(changes)
+        clear_rate = fields.get("rate_bps") == 0
+        if clear_rate:
+            fields["rate_bps"] = None
+        after = before.changed("runtime", **fields)
+        if clear_rate:
+            after = Shaping(after.delay_ms, after.jitter_ms, after.loss_pct, None, after.distance_km, "runtime")
+        new_entry = {**entry, **after.to_json()}
+        state["links"][index] = new_entry
+        state["generation"] = int(state["generation"]) + 1
+        _write_state(directory, state)
+        if releaser is not None:
+            os.kill(releaser["pid"], signal.SIGHUP)
+            _wait_ack(directory, state["generation"], releaser["pid"])
+        for end in ("a", "b"):
+            pid, interface = state["pids"][new_entry[end]], new_entry[f"{end}_interface"]
+            queue = new_entry[f"{end}_queue"]
+            kernel.apply_qdiscs(pid, kernel.qdisc_commands(interface, after, mechanism))
+            if mechanism.delay == "nfqueue":
+                kernel.set_nfqueue_rules(pid, {interface: queue} if after.needs_delay else {},
+                                         {interface: queue} if before.needs_delay else {})
+        return new_entry
+
+
+# -- reading --------------------------------------------------------------------------------------------
+
+def releaser_report(directory: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((directory / REPORT_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data
+
+
+def summary(directory: Path) -> dict[str, Any]:
+    """The mechanism in use and whether its releaser runs: one field of `anycastlab status`."""
+    try:
+        state = read_state(directory)
+    except LabError:
+        return {"mechanism": "unknown", "reason": "no link state", "shaped_links": 0, "releaser": None}
+    mechanism = Mechanism.from_json(state["mechanism"])
+    releaser = state.get("releaser")
+    return {
+        "mechanism": mechanism.name,
+        "reason": mechanism.reason,
+        "shaped_links": sum(_active(e, mechanism) for e in state["links"]),
+        "releaser": None if releaser is None else {
+            "pid": releaser["pid"], "running": procs.is_alive(releaser["pid"], releaser["start"])},
+    }
+
+
+def show(directory: Path) -> dict[str, Any]:
+    """Every link with its shaping now, plus the releaser's per-direction counters when there is one."""
+    state = read_state(directory)
+    report = releaser_report(directory) or {"queues": []}
+    counters = {(q["node"], q["queue"]): q for q in report["queues"]}
+    links = []
+    for e in state["links"]:
+        shaping = Shaping.from_json(e)
+        links.append({
+            "a": e["a"], "b": e["b"], "kind": e["kind"], **shaping.to_json(),
+            "rate": units.show_rate(shaping.rate_bps),
+            "counters": [counters[(e[end], e[f"{end}_queue"])] for end in ("a", "b")
+                         if (e[end], e[f"{end}_queue"]) in counters],
+        })
+    return {**summary(directory), "generation": state["generation"], "links": links}
