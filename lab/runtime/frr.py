@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,19 +73,25 @@ class RouterDaemons:
         return (self.directory / f"{daemon}.vty").exists()
 
 
-def dry_run_all(routers: list[RouterDaemons]) -> None:
-    """Check every daemon's config with FRR's own parser (`-C`), in parallel, before anything starts."""
+def start_dry_run(routers: list[RouterDaemons]) -> Callable[[], None]:
+    """Start FRR's own parser (`-C`) on every daemon's config, in parallel; the returned call waits for them
+    and raises if any config is rejected. Split in two so the checks run while the nodes are being built."""
     jobs = [
         (r, d, subprocess.Popen(r.dry_run_argv(d), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
         for r in routers
         for d in r.config.daemons
     ]
-    problems = []
-    for router, daemon, proc in jobs:
-        out, _ = proc.communicate(timeout=30)
-        bad = [_LOG_PREFIX.sub("", line.strip()) for line in out.splitlines() if _CONFIG_ERROR.search(line)]
-        if proc.returncode != 0 or bad:
-            detail = "; ".join(bad) or out.strip() or f"exit {proc.returncode}"
-            problems.append(f"{router.name} {daemon}: {detail}")
-    if problems:
-        raise LabError("FRR rejected the rendered configuration:\n  " + "\n  ".join(problems))
+
+    def check() -> None:
+        problems = []
+        for router, daemon, proc in jobs:
+            out, _ = proc.communicate(timeout=60)
+            bad = [_LOG_PREFIX.sub("", line.strip()) for line in out.splitlines() if _CONFIG_ERROR.search(line)]
+            if proc.returncode != 0 or bad:
+                detail = "; ".join(bad) or out.strip() or f"exit {proc.returncode}"
+                problems.append(f"{router.name} {daemon}: {detail}")
+        if problems:
+            raise LabError("FRR rejected the rendered configuration:\n  " + "\n  ".join(problems))
+
+    return check
+

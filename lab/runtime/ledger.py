@@ -1,8 +1,9 @@
 """The lab's ledger: every object the lab creates is written here before (or, for a pid, the moment
 after) it exists, so `down` and `clean` remove exactly what the lab made and nothing else.
 
-One JSON object per line, appended and flushed with fsync, so a SIGKILL at any point leaves a ledger
-that names everything created so far.
+One JSON object per line, appended with one write(), so a SIGKILL at any point leaves a ledger that names
+everything created so far. No fsync: the ledger lives on /run (tmpfs), and a reboot that could lose it also
+ends every process and namespace it names; fsync cost 2.5 ms per record, 2.4 s for a 100-router lab.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ class Ledger:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, (line + "\n").encode())
-            os.fsync(fd)
         finally:
             os.close(fd)
 

@@ -7,7 +7,6 @@ time (field 22 of /proc/PID/stat); nothing is signalled unless both still match.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -15,9 +14,6 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def start_time(pid: int) -> int | None:
@@ -37,8 +33,14 @@ def is_alive(pid: int, start: int | None) -> bool:
     return current is not None and (start is None or current == start)
 
 
-def _die_with_parent() -> None:
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+# A `preexec_fn` forces subprocess onto fork() (about 16 ms for the supervisor's size, against 0.5 ms with
+# vfork), so the parent-death signal is set by util-linux `setpriv` instead. The shell then checks that
+# its parent is still us: if we died before setpriv's prctl, the child was already re-parented and exits.
+_PARENT_GUARD = '[ "$PPID" = "$0" ] && exec "$@"'
+
+
+def _guarded(argv: list[str]) -> list[str]:
+    return ["setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c", _PARENT_GUARD, str(os.getpid()), *argv]
 
 
 def spawn(argv: Sequence[str], *, netns_pid: int | None = None, log: Path | None = None,
@@ -51,13 +53,15 @@ def spawn(argv: Sequence[str], *, netns_pid: int | None = None, log: Path | None
     """
     if die_with_parent:
         assert threading.current_thread() is threading.main_thread(), "spawn lab processes from the main thread"
+    argv = list(argv)
     if netns_pid is not None:
         argv = ["mnexec", "-a", str(netns_pid), *argv]
+    if die_with_parent:
+        argv = _guarded(argv)
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, close_fds=True,
-            preexec_fn=_die_with_parent if die_with_parent else None, env=env,
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, close_fds=True, env=env,
         )
     finally:
         if log is not None:

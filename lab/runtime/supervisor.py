@@ -28,9 +28,9 @@ from ..links import control as links
 from ..plan import Plan
 from ..render.frr import render_all
 from ..services import edge
-from . import paths, procs
+from . import paths, procs, zygote
 from .events import FAILED, READY, Event, EventLog
-from .frr import RouterDaemons, dry_run_all
+from .frr import RouterDaemons, start_dry_run
 from .ledger import Ledger
 from .network import Network, build, configure
 from .state import TOPOLOGY_FILE, RunningLab
@@ -57,24 +57,30 @@ class Supervisor:
         self.children: list[tuple[str, int, int | None]] = []  # (what, pid, start) of our long-lived children
         self.stop_requested = threading.Event()
         self.health: edge.HealthWatch | None = None
+        self.zygote: tuple[int, int | None] | None = None  # (pid, start) of the service zygote, ended last
 
     # -- bring-up ---------------------------------------------------------------------------------------
 
     def up(self, timeout: float = DEFAULT_TIMEOUT) -> RunningLab:
+        """Build and start everything, overlapping what does not depend on each other: FRR's dry run with node
+        creation, and the Python services' start-up (CPU-bound) with BGP's convergence."""
         routers = self._render()
         self.events.emit("check", f"checking {sum(len(r.config.daemons) for r in routers)} FRR configs "
                                   "with FRR's dry run")
-        dry_run_all(routers)
+        check_configs = start_dry_run(routers)
         self.events.emit("nodes", f"creating {len(self.plan.nodes)} nodes and {len(self.plan.links)} links")
         self.net = build(self.plan, self.ledger)
         configure(self.plan, self.net)
         links.start(self.plan, self.directory, self.net.pid, self._child, self.events.emit)  # delays per link
+        check_configs()
         lab = RunningLab(self.name, self.plan, self.directory,
                          {n: self.net.pid(n) for n in self.plan.nodes}, supervisor_pid=None)
-        self.events.emit("frr", f"starting FRR on {len(routers)} routers")
+        self.events.emit("frr", f"starting FRR on {len(routers)} routers, the origin server and "
+                                f"{len(self.plan.pops)} edge proxies")
         self._start_daemons(routers)
         self._start_pop_services(lab)
-        self._start_edge(lab)
+        proxies = self._start_edge(lab)
+        self._wait_edge_healthy(proxies)
         backbone.start(lab, self._child)  # RTT prober; smart routing's OSPF costs
         self.events.emit("gate", "waiting for BGP to converge and clients to reach the anycast address")
         report = gate.wait_ready(lab, timeout, self._gate_progress)
@@ -128,27 +134,24 @@ class Supervisor:
             log.mkdir(parents=True, exist_ok=True)
             self.ledger.record("dir", f"pop-{pop.name}", path=str(log))
             argv = [sys.executable, "-m", "anycastlab.services.pop_dns", "--pop", pop.name, "--listen", anycast]
-            proc = procs.spawn(argv, netns_pid=lab.pid(pop.name), log=log / "dns.log")
-            self._child(f"{pop.name}/dns", proc.pid)
+            self._start_python(f"{pop.name}/dns", argv, lab.pid(pop.name), log / "dns.log")
 
-    def _start_edge(self, lab: RunningLab) -> None:
-        """The origin server, then one proxy per PoP; returns when every proxy answers its health check."""
+    def _start_edge(self, lab: RunningLab) -> dict[str, tuple[int, int | None]]:
+        """The origin server, then one proxy per PoP. They bind the anycast address on the PoP's loopback, so
+        they need no routes to start; misses reach the origin once OSPF is up."""
         ensure_ca(paths.ca_dir(self.name))
         origin = self.plan.topology.origin.name
         (self.directory / "origin").mkdir(exist_ok=True)
-        proc = procs.spawn(edge.origin_argv(self.plan, self.name), netns_pid=lab.pid(origin),
-                           log=self.directory / "origin" / "origin.log")
-        self._child(f"{origin}/origin-server", proc.pid)
-        self.events.emit("edge", f"starting the origin server and {len(self.plan.pops)} edge proxies")
-        proxies = {}
-        for pop in self.plan.pops:
-            proc = procs.spawn(edge.proxy_argv(self.plan, self.name, pop.name), netns_pid=lab.pid(pop.name),
-                               log=paths.pop_dir(self.name, pop.name) / "proxy.log")
-            self._child(f"{pop.name}/proxy", proc.pid)
-            proxies[pop.name] = proc
+        self._start_python(f"{origin}/origin-server", edge.origin_argv(self.plan, self.name), lab.pid(origin),
+                           self.directory / "origin" / "origin.log")
+        return {pop.name: self._start_python(f"{pop.name}/proxy", edge.proxy_argv(self.plan, self.name, pop.name),
+                                             lab.pid(pop.name), paths.pop_dir(self.name, pop.name) / "proxy.log")
+                for pop in self.plan.pops}
 
+    def _wait_edge_healthy(self, proxies: dict[str, tuple[int, int | None]]) -> None:
+        """Returns when every proxy answers its health check; then the health watch takes over."""
         def all_healthy() -> bool:
-            return all(p.poll() is not None or edge.proxy_healthy(self.name, pop) for pop, p in proxies.items())
+            return all(not procs.is_alive(*p) or edge.proxy_healthy(self.name, pop) for pop, p in proxies.items())
 
         procs.wait_for(all_healthy, PROXY_START_TIMEOUT, interval=0.1)
         bad = [pop for pop in proxies if not edge.proxy_healthy(self.name, pop)]
@@ -156,6 +159,20 @@ class Supervisor:
             logs = ", ".join(str(paths.pop_dir(self.name, pop) / "proxy.log") for pop in bad)
             raise LabError(f"edge proxies not healthy after {PROXY_START_TIMEOUT:.0f} s: {', '.join(bad)} (see {logs})")
         self.health = edge.HealthWatch(self.plan, self.name, self.directory, {p: True for p in proxies})
+
+    def _start_python(self, what: str, argv: list[str], netns_pid: int, log: Path) -> tuple[int, int | None]:
+        """Start `python -m module ...` in a node, forked from the pre-loaded zygote; returns (pid, start)."""
+        assert argv[1] == "-m", argv
+        if self.zygote is None:
+            sock = self.directory / "zygote.sock"
+            proc = procs.spawn([sys.executable, "-m", "anycastlab.runtime.zygote", str(sock)],
+                               log=self.directory / "zygote.log")
+            self.zygote = (proc.pid, procs.start_time(proc.pid))
+            self.ledger.record("process", "zygote", pid=proc.pid, start=self.zygote[1])
+            zygote.wait_listening(sock, lambda: proc.poll() is None)
+        pid = zygote.start_service(self.directory / "zygote.sock", argv[2], argv[3:], netns_pid, log)
+        self._child(what, pid)
+        return pid, self.children[-1][2]
 
     def _child(self, what: str, pid: int) -> None:
         start = procs.start_time(pid)
@@ -177,6 +194,9 @@ class Supervisor:
         """End our children, then the node shells; namespaces and veths go with their last process."""
         procs.terminate([(pid, start) for _, pid, start in reversed(self.children)], grace=1.0)
         self.children.clear()
+        if self.zygote is not None:
+            procs.terminate([self.zygote], grace=0.5)
+            self.zygote = None
         pids = list(self.net.hosts.values())
         self.net.stop()
         procs.terminate([(int(h.pid), None) for h in pids if h.shell is not None and h.shell.poll() is None],
