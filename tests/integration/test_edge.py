@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 import uuid
 
@@ -126,3 +127,27 @@ def test_killing_a_proxy_withdraws_its_pop_and_clients_move(default_lab: Lab) ->
     events = (lab.directory / "events.jsonl").read_text().splitlines()
     health = [json.loads(e)["message"] for e in events if json.loads(e)["stage"] == "health"]
     assert "syd: proxy unhealthy, withdrawn" in health and "syd: proxy healthy, announcing" in health
+
+
+def test_purge_and_stats_verbs_act_on_the_pop_that_served(default_lab: Lab) -> None:
+    """What an operator does: fetch, read the PoP's counters, purge the URL, and see the next fetch miss."""
+    client = "comcast-c2"
+    pop = {c["name"]: c["predicted_pop"] for c in default_lab.status()["clients"]}[client]
+    path = f"/cache/{uuid.uuid4().hex}?max-age=300"
+    stats_cmd = ["anycastlab", "stats", "--lab", default_lab.name, "--pop", pop, "--json"]
+    before = json.loads(default_lab_cli(stats_cmd))
+    assert curl(default_lab, client, path)[1]["cf-cache-status"] == "MISS"
+    assert curl(default_lab, client, path)[1]["cf-cache-status"] == "HIT"
+    after = json.loads(default_lab_cli(stats_cmd))
+    assert after["cache_status"].get("HIT", 0) >= before["cache_status"].get("HIT", 0) + 1
+    assert after["origin_fetches"] >= before["origin_fetches"] + 1
+    out = default_lab_cli(["anycastlab", "purge", "--lab", default_lab.name, "--pop", pop,
+                           "--url", f"https://{HOST}{path}"])
+    assert "purged 1 object" in out
+    assert curl(default_lab, client, path)[1]["cf-cache-status"] == "MISS"
+
+
+def default_lab_cli(argv: list[str]) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
