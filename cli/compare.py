@@ -1,0 +1,62 @@
+"""`anycastlab compare`: direct-to-origin vs PoP hit, miss (default path, smart routing, tiered cache)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from anycastlab.cli.output import emit_json, lab_option, reports_errors, table
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def render(data: dict[str, Any]) -> str:
+    rows = []
+    for row in data["clients"]:
+        cases = row["cases"]
+
+        def pair(case: str, c: dict[str, Any] = cases) -> str:
+            return f"{_ms(c[case]['ttfb_ms'])} / {_ms(c[case]['total_ms'])}" if case in c else "-"
+
+        fetch = row["origin_fetch_ms"]
+        rows.append((row["client"], row["pop"], pair("direct"), pair("hit"), pair("miss_default"), pair("miss_smart"),
+                     pair("miss_tiered"), f"{_ms(fetch.get('default'))} > {_ms(fetch.get('smart'))}",
+                     _pct(row["smart_saving"]) if row["detour"] else "no detour",
+                     f"{row['tls_pop_ms']:.1f} / {row['tls_origin_ms']:.1f}"))
+    lines = [f"lab {data['lab']}: median of {data['repeats']} requests per case; ttfb / total in ms "
+             "(curl inside each client)", "",
+             table(["client", "pop", "direct", "hit", "miss", "miss smart", "miss tiered", "fetch ms",
+                    "smart saves", "tls pop / origin ms"], rows)]
+    tier = data.get("tiered")
+    if tier:
+        lines += ["", f"tiered cache: {tier['working_set']} shared objects asked at {len(tier['pops'])} PoPs "
+                      f"({', '.join(tier['pops'])}): {tier['origin_requests_without']} origin requests without, "
+                      f"{tier['origin_requests_with']} with: {_pct(tier['saved'])} saved"]
+    lines += ["", "fetch ms: origin-fetch time (miss ttfb - hit ttfb), default path > smart routing; "
+                  "smart saves: on PoPs whose path changes"]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--clients", "clients", default=None, metavar="C1,C2",
+              help="Clients to measure from (default: the first client of each eyeball ISP).")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 20), help="Requests per case.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with every request's timings).")
+@lab_option
+@reports_errors
+def compare(clients: str | None, repeats: int, as_json: bool, lab_name: str | None) -> None:
+    """Time to first byte and total: direct to the origin, PoP hit, PoP miss (default path, smart routing,
+    tiered cache); TLS handshake to the PoP vs the origin; origin requests saved by the tiered cache."""
+    from anycastlab.backbone.compare import compare as run
+    from anycastlab.runtime.state import attach
+
+    chosen = [c.strip() for c in clients.split(",") if c.strip()] if clients else None
+    progress = None if as_json else (lambda message: click.echo(f"... {message}", err=True))
+    data = run(attach(lab_name), chosen, repeats, progress)
+    emit_json(data) if as_json else click.echo(render(data))
