@@ -6,9 +6,12 @@ fault to tell whether it survived, and each error is classified from the excepti
 timeout, TLS failure, 5xx, ...). Every socket is created inside its client's namespace (nsock.open_in)
 and all of them are driven by one asyncio loop in one thread.
 
-A request that fails on a *reused* keep-alive connection before any byte of the answer arrived is
-retried once on a new connection, as browsers do for idempotent requests (RFC 9110 9.2.2): the broken
-connection is reported (keep-alive survival), and the request only fails if the retry fails too.
+A GET whose connection was reset or refused before any byte of the answer arrived is retried once on a
+new connection, as HTTP clients do for idempotent requests (RFC 9110 9.2.2): that is how a kept-alive
+connection to a PoP the client no longer reaches shows up (reset on reuse), and how a handshake caught
+mid-way by a route change does. The first failures are reported by class (`retried`), the broken
+connections too (keep-alive survival); a request counts as failed only if its retry fails as well.
+Timeouts and TLS failures are never retried.
 
 Bounded: requests are paced by rate, every request has a timeout, and the load stops by itself after
 `max_s` seconds or `max_requests` requests, whichever comes first.
@@ -35,6 +38,7 @@ HTTPS_PORT = 443
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 4 << 20
 CLASSES = ("reset", "timeout", "tls", "5xx")  # always reported, even when zero
+RETRYABLE = {"reset", "refused"}  # failed before any answer: a client may safely try a GET again
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,7 @@ class HttpLoad:
     ca: Path | None
     records: list[HttpRecord] = field(default_factory=list)
     keepalives: list[KeepAlive] = field(default_factory=list)
+    first_try_failures: Counter[str] = field(default_factory=Counter)
     error: BaseException | None = None
     started: float = 0.0
 
@@ -288,6 +293,13 @@ class HttpLoad:
         async with asyncio.timeout(self.settings.timeout_s):
             return await conn.get(self.host, path, close)
 
+    def _failure(self, exc: Exception, handshaking: bool) -> tuple[str, bool]:
+        """(error class, whether a retry on a new connection is allowed)."""
+        kind = exc.kind if isinstance(exc, RequestFailed) else classify(exc, handshaking)
+        answered = (isinstance(exc, RequestFailed) and exc.answered) or (
+            isinstance(exc, asyncio.IncompleteReadError) and bool(exc.partial))
+        return kind, kind in RETRYABLE and not answered
+
     async def _keepalive(self, client: str, pid: int, ctx: ssl.SSLContext, deadline: float, offset: float) -> None:
         conn: Connection | None = None
         state: KeepAlive | None = None
@@ -295,39 +307,33 @@ class HttpLoad:
             async for tick in self._paced(self.settings.keepalive_hz, deadline, offset):
                 path = self._path(client, tick)
                 t, mono = time.time(), time.monotonic()
-                retried = False
-                try:
-                    if conn is None:
-                        conn, state = await self._open_keepalive(client, pid, ctx)
+                for attempt in (0, 1):
+                    opening = conn is None
                     try:
+                        if conn is None:
+                            conn, state = await self._open_keepalive(client, pid, ctx)
                         resp = await self._request(conn, path, close=False)
-                    except (OSError, EOFError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
-                        if conn.used <= 1 or isinstance(exc, TimeoutError):
-                            raise
-                        # The reused connection died before answering: note it, retry once on a new one.
-                        assert state is not None
-                        state.broken, state.reason = time.time(), classify(exc, False)
-                        conn.close()
+                    except Exception as exc:
+                        kind, retry = self._failure(exc, opening)
+                        if state is not None and state.broken is None and not opening:
+                            state.broken, state.reason = time.time(), kind
+                        if conn is not None:
+                            conn.close()
                         conn = None
-                        retried = True
-                        conn, state = await self._open_keepalive(client, pid, ctx)
-                        resp = await self._request(conn, path, close=False)
+                        if attempt == 0 and retry:
+                            self.first_try_failures[kind] += 1
+                            continue
+                        self._record(t, client, "keepalive", path, None, kind, mono, attempt == 1)
+                        break
                     assert state is not None
                     state.requests += 1
                     state.pop = resp.headers.get("cf-pop", state.pop)
-                    self._record(t, client, "keepalive", path, resp, None, mono, retried)
+                    self._record(t, client, "keepalive", path, resp, None, mono, attempt == 1)
                     if resp.close:
                         state.broken, state.reason = time.time(), "closed by server"
                         conn.close()
                         conn = None
-                except Exception as exc:  # one failed request; the next tick opens a new connection
-                    kind = exc.kind if isinstance(exc, RequestFailed) else classify(exc, False)
-                    if state is not None and state.broken is None:
-                        state.broken, state.reason = time.time(), kind
-                    if conn is not None:
-                        conn.close()
-                    conn = None
-                    self._record(t, client, "keepalive", path, None, kind, mono, retried)
+                    break
         finally:
             if conn is not None:
                 conn.close()
@@ -343,18 +349,24 @@ class HttpLoad:
         async for tick in self._paced(self.settings.new_conn_hz, deadline, offset + 0.5):
             path = self._path(client, tick + 1)
             t, mono = time.time(), time.monotonic()
-            conn: Connection | None = None
-            try:
-                async with asyncio.timeout(self.settings.timeout_s):
-                    conn = await Connection.open(pid, self.address, ctx, self.host)
-                    resp = await conn.get(self.host, path, close=True)
-                self._record(t, client, "new", path, resp, None, mono, False)
-            except Exception as exc:
-                kind = exc.kind if isinstance(exc, RequestFailed) else classify(exc, conn is None)
-                self._record(t, client, "new", path, None, kind, mono, False)
-            finally:
-                if conn is not None:
-                    conn.close()
+            for attempt in (0, 1):
+                conn: Connection | None = None
+                try:
+                    async with asyncio.timeout(self.settings.timeout_s):
+                        conn = await Connection.open(pid, self.address, ctx, self.host)
+                        resp = await conn.get(self.host, path, close=True)
+                except Exception as exc:
+                    kind, retry = self._failure(exc, conn is None)
+                    if attempt == 0 and retry:
+                        self.first_try_failures[kind] += 1
+                        continue
+                    self._record(t, client, "new", path, None, kind, mono, attempt == 1)
+                    break
+                finally:
+                    if conn is not None:
+                        conn.close()
+                self._record(t, client, "new", path, resp, None, mono, attempt == 1)
+                break
 
     def _record(self, t: float, client: str, kind: str, path: str, resp: Response | None, error: str | None,
                 mono: float, retried: bool) -> None:
@@ -387,7 +399,8 @@ def summarise(load: HttpLoad, fault_t: float | None, end_t: float | None) -> dic
         "by_connection": {kind: {"ok": sum(1 for r in records if r.conn == kind and r.error is None),
                                  "failed": sum(1 for r in records if r.conn == kind and r.error is not None)}
                           for kind in ("keepalive", "new")},
-        "retried_on_new_connection": sum(1 for r in records if r.retried),
+        "retried": {"requests": sum(1 for r in records if r.retried),
+                    "first_try_by_class": dict(load.first_try_failures)},
         "keepalive": {"at_fault": len(at_fault), "survived": len(survived),
                       "broken": [{"client": k.client, "pop": k.pop, "t": round(k.broken - t0, 3),
                                   "reason": k.reason} for k in broken if k.broken is not None]},

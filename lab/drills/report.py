@@ -101,8 +101,8 @@ def _http_line(http: dict[str, Any]) -> str:
     classes = ", ".join(f"{k} {v}" for k, v in http["by_class"].items()) or "none"
     ka = http["keepalive"]
     line = (f"{http['ok']} ok, {http['failed']} failed ({classes}); keep-alive connections open at the fault: "
-            f"{ka['survived']} of {ka['at_fault']} survived it; {http['retried_on_new_connection']} requests "
-            f"retried on a new connection after their kept-alive one broke")
+            f"{ka['survived']} of {ka['at_fault']} survived it; {http['retried']['requests']} requests retried "
+            f"on a new connection after a reset or refusal before any answer {http['retried']['first_try_by_class']}")
     return line + (f" ({http['note']})" if http.get("note") else "")
 
 
