@@ -1,0 +1,77 @@
+"""Costs from RTT, and the hysteresis that keeps jitter from moving paths."""
+
+from __future__ import annotations
+
+from anycastlab.backbone import costs
+from anycastlab.backbone.costs import LinkEstimate, cost_of, significant
+
+
+def test_cost_is_rtt_in_tenths_of_ms_plus_a_hop() -> None:
+    assert cost_of(0.02) == costs.HOP_COST  # an undelayed veth: every hop costs the same (fewest hops)
+    assert cost_of(300.0) == 3000 + costs.HOP_COST
+    assert cost_of(10_000.0) == costs.MAX_COST
+    assert cost_of(-1.0) == costs.MIN_COST
+
+
+def test_path_sums_follow_latency_not_hops() -> None:
+    """The default topology's case: one 300 ms RTT hop loses to two hops of 54 + 110 ms."""
+    direct = cost_of(300.7)
+    detour = cost_of(53.8) + cost_of(109.7)
+    assert detour < direct
+    assert cost_of(0.1) < cost_of(0.05) + cost_of(0.05)  # equal RTTs: fewer hops win
+
+
+def test_significant_needs_both_margins() -> None:
+    assert not significant(1000, 1090)  # 9%: jitter
+    assert significant(1000, 1200)
+    assert not significant(10, 18)  # 80% but under 1 ms of RTT
+    assert significant(10, 421)
+
+
+def feed(estimate: LinkEstimate, rtt: float, n: int) -> None:
+    for _ in range(n):
+        estimate.record(rtt)
+
+
+def test_first_cost_applies_at_once_then_changes_need_confirmation() -> None:
+    est = LinkEstimate()
+    est.record(5.0)
+    est.record(5.0)
+    assert est.decide() is None  # too few samples for an opinion
+    est.record(5.0)
+    assert est.decide() == cost_of(5.0)
+    est.applied = cost_of(5.0)
+    feed(est, 45.0, costs.WINDOW)
+    assert est.decide() is None  # asked once
+    assert est.decide() == cost_of(45.0)  # confirmed
+
+
+def test_a_spike_does_not_move_the_median() -> None:
+    est = LinkEstimate()
+    feed(est, 20.0, costs.WINDOW)
+    est.applied = cost_of(20.0)
+    for _ in range(costs.WINDOW // 2 - 1):
+        est.record(400.0)
+    assert est.decide() is None and est.decide() is None
+
+
+def test_lost_probes_count_as_loss_and_never_as_rtt() -> None:
+    est = LinkEstimate()
+    feed(est, 1.0, 6)
+    for _ in range(6):
+        est.record(None)
+    assert est.loss == 0.5
+    assert est.rtt_ms == 1.0
+
+
+def test_fluctuation_reset() -> None:
+    """A change asked once, then not again, starts counting from zero."""
+    est = LinkEstimate()
+    feed(est, 20.0, costs.WINDOW)
+    est.applied = cost_of(20.0)
+    feed(est, 60.0, costs.WINDOW)
+    assert est.decide() is None
+    feed(est, 20.0, costs.WINDOW)
+    assert est.decide() is None
+    feed(est, 60.0, costs.WINDOW)
+    assert est.decide() is None  # needs CONFIRMATIONS in a row again

@@ -1,0 +1,56 @@
+"""The tiered cache's wiring: which upper tier each PoP uses, and the proxy and origin command lines
+(pinned in tests/golden/backbone/default.argv.txt; UPDATE_GOLDEN=1 to accept a change)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from anycastlab.backbone import tiered
+from anycastlab.backbone.prober import backbone_interfaces
+from anycastlab.model import load_topology
+from anycastlab.plan import Plan, build_plan
+from anycastlab.services import edge
+
+ROOT = Path(__file__).resolve().parents[3]
+GOLDEN = ROOT / "tests" / "golden" / "backbone" / "default.argv.txt"
+
+
+def plan(name: str = "topologies/default.yaml") -> Plan:
+    return build_plan(load_topology(ROOT / name))
+
+
+def test_nearest_upper_tier_by_backbone_hops() -> None:
+    p = plan()
+    assert tiered.uppers(p) == ["iad"]
+    assert tiered.upper_for(p, "iad") is None
+    assert {pop.name: tiered.upper_for(p, pop.name) for pop in p.pops if pop.name != "iad"} == {
+        "fra": "iad", "nrt": "iad", "sin": "iad", "syd": "iad", "gru": "iad"}
+    assert tiered.backbone_hops(p, "syd")["iad"] == 2
+
+
+def test_origin_for_follows_the_switch() -> None:
+    p = plan()
+    origin = edge.origin_url(p)
+    assert tiered.origin_for(p, "sin", origin) == origin  # declared, but off at start
+    assert tiered.origin_for(p, "sin", origin, enabled=True) == f"http://{p.nodes['iad'].loopback}:80"
+    assert tiered.origin_for(p, "iad", origin, enabled=True) == origin
+    assert tiered.origin_for(plan("topologies/small.yaml"), "ams", "x", enabled=True) == "x"
+
+
+def test_prober_covers_both_ends_of_every_backbone_link() -> None:
+    p = plan()
+    ends = {(r, i) for r, i, _, _ in backbone_interfaces(p)}
+    links = [link for link in p.links if link.kind == "backbone"]
+    assert len(ends) == 2 * len(links)
+    assert ("sin", "iad") in ends and ("iad", "sin") in ends and ("origin", "iad") in ends
+
+
+def test_argv_golden() -> None:
+    p = plan()
+    lines = ["origin: " + " ".join(edge.origin_argv(p, "default")[3:])]
+    lines += [f"{pop.name}: " + " ".join(edge.proxy_argv(p, "default", pop.name)[3:]) for pop in p.pops]
+    text = "\n".join(lines) + "\n"
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text(), "argv differs from the golden file (UPDATE_GOLDEN=1 to accept)"
