@@ -88,6 +88,7 @@ def _watch(lab: Any, clients: list[str] | None, rate: float, duration: float, ou
     try:
         for record in records:
             stream.write(json.dumps(record.to_json()) + "\n")
+            stream.flush()  # one record per line as it happens, for `tail -f` and for a reader that stops us
             sent[record.client] += 1
             if record.pop is None:
                 lost[record.client] += 1
@@ -105,9 +106,13 @@ def _watch(lab: Any, clients: list[str] | None, rate: float, duration: float, ou
                "clients": {c: {"records": sent[c], "lost": lost[c], "pops": pops.get(c, [])} for c in sorted(sent)}}
     if as_json:
         click.echo(json.dumps(summary), err=out is None)
+        if interrupted:
+            sys.exit(130)
         return
     lines = table(["client", "records", "lost", "pops (in order seen)"],
                   [[c, v["records"], v["lost"], " -> ".join(v["pops"]) or "-"] for c, v in summary["clients"].items()])
     note = " (interrupted)" if interrupted else ""
     where = f", written to {out}" if out is not None else ""
     click.echo(f"{lines}\n{summary['records']} records, {summary['lost']} lost{note}{where}", err=out is None)
+    if interrupted:
+        sys.exit(130)  # the shell's convention for Ctrl-C, after the summary of what was seen

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 import json
+import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -162,3 +164,19 @@ def test_bad_input_gets_a_clear_error(lab: Lab) -> None:
     assert result.exit_code == 1 and "'telia' is a transit, not a client" in result.output
     result = runner.invoke(cli, ["probe", "--lab", NAME, "--watch", "--rate", "0"])
     assert result.exit_code == 1 and "--rate" in result.output
+
+
+def test_ctrl_c_of_watch_prints_the_summary_and_exits_130(lab: Lab, tmp_path: Path) -> None:
+    out = tmp_path / "watch.jsonl"
+    proc = subprocess.Popen(["anycastlab", "probe", "--lab", NAME, "--watch", "--rate", "5", "--duration", "30",
+                             "--client", "dtag-c1", "--out", str(out), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    summary = json.loads(stdout)
+    assert summary["interrupted"] is True and summary["records"] >= 3
+    assert len(out.read_text().splitlines()) == summary["records"]
