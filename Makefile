@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # Debian/Ubuntu packages the lab, its tests and its benchmarks use.
 APT_PKGS := frr mininet iproute2 iptables tcpdump iputils-ping traceroute bind9-dnsutils curl openssl \
             graphviz python3-venv python3-dev gcc libnetfilter-queue-dev nginx-light wrk procps psmisc \
-            ca-certificates
+            ca-certificates util-linux
 
 SOURCES := $(shell find lab cli -name '*.py' 2>/dev/null) pyproject.toml
 
