@@ -66,16 +66,33 @@ def test_shipped_drill_passes(lab: Lab, name: str, tmp_path: Path) -> None:
     assert result.passed, failed
     assert report["drill"] == name and report["passed"] and report["complete"]
     assert {"p50", "p95", "max"} <= set(report["convergence_s"])
-    assert {"ok", "failed", "by_class"} <= set(report["http"])
-    assert {"hit_ratio_before", "hit_ratio_after"} <= set(report["cache"])
+    http, cache = report["http"], report["cache"]
+    assert http["available"] and http["ok"] > 100, http
+    assert {"reset", "timeout", "tls", "5xx"} <= set(http["by_class"])
+    # dtag's kept-alive connections were to fra: they cannot survive the move to sin; the others do.
+    assert http["keepalive"]["at_fault"] == 14 and {b["client"] for b in http["keepalive"]["broken"]} == {
+        "dtag-c1", "dtag-c2"}, http["keepalive"]
+    assert cache["pops"] == ["sin"] and cache["hit_ratio_before"] is not None and cache["hit_ratio_after"] is not None
+    assert cache["origin_rps_before"] is not None and cache["origin_rps_after"] is not None
     dtag = next(c for c in report["clients"] if c["name"] == "dtag-c1")
     assert dtag["pop_before"] == "fra" and dtag["pop_after"] == "sin" and dtag["pop_end"] == "fra"
     assert {"name", "pop_before", "pop_after", "outage_s", "lost_probes", "flips"} <= set(dtag)
     assert (tmp_path / "report" / "timeline.png").stat().st_size > 10_000
     assert "# Drill" in (tmp_path / "report" / "report.md").read_text()
     if name == "graceful-shutdown":
-        assert report["lost_probes"] == 0
+        assert report["lost_probes"] == 0 and http["failed"] == 0
     assert catchment(lab) == before
+
+
+def test_origin_down_serves_from_cache(lab: Lab, tmp_path: Path) -> None:
+    result = run_drill(lab, load_drill(DRILLS / "origin-down.yaml"), tmp_path / "report")
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert result.passed, [e["message"] for e in report["expectations"] if e["passed"] is False]
+    http, cache = report["http"], report["cache"]
+    assert http["failed"] == 0 and http["ok"] > 100, http["failures"]
+    assert http["cache_status"].get("STALE", 0) > 0 and cache["stale_served_during_fault"] > 0, (http, cache)
+    assert cache["origin_rps_after"] == 0.0, cache  # nothing reached the origin while it was down
+    assert report["http"]["keepalive_survived"] is True
 
 
 def test_impossible_expectation_fails_with_junit(lab: Lab, tmp_path: Path) -> None:
