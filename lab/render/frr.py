@@ -50,8 +50,13 @@ def render_all(plan: Plan) -> dict[str, RouterConfig]:
 
 
 def _zebra(node: Node) -> str:
-    """Addresses are set by the runtime through netlink, so zebra needs nothing beyond the header."""
-    return ""
+    """Addresses are set by the runtime through netlink. On the backbone, routes learnt from OSPF prefer the
+    router's loopback as source: a connection then has no link address in it, so its replies follow OSPF
+    (and smart routing's costs) too, rather than the connected /31 of whichever link it first left by."""
+    if not node.ospf:
+        return ""
+    return (f"route-map BACKBONE-SRC permit 10\n set src {node.loopback}\nexit\n!\n"
+            "ip protocol ospf route-map BACKBONE-SRC\n!\n")
 
 
 def _bfdd(plan: Plan) -> str:

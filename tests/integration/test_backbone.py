@@ -1,0 +1,191 @@
+"""Smart routing, the tiered cache and `compare` on a real lab (tests/topologies/backbone.yaml: a backbone
+triangle ams-iad, ams-lhr, lhr-iad; clients land on ams; the origin joins at iad).
+
+The route a fetch takes is read from the PoP's interface byte counters while a 1 MB miss crosses the
+backbone, not inferred from RTTs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from anycastlab.backbone import control, tiered
+from anycastlab.backbone.compare import compare
+from anycastlab.edge import mgmt
+from anycastlab.lifecycle import Lab
+from anycastlab.runtime import cleanup, paths
+from anycastlab.runtime.ledger import Ledger
+
+TOPOLOGY = Path(__file__).resolve().parents[1] / "topologies" / "backbone.yaml"
+ANYCAST = "198.51.100.10"
+HOST = "www.example.com"
+CLIENT = "ispa-c1"
+BIG = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    name = f"b6-{uuid.uuid4().hex[:6]}"
+    booted = Lab.up(TOPOLOGY, name=name, timeout=90)
+    copy = tmp_path_factory.mktemp("ledger") / "ledger.jsonl"
+    try:
+        yield booted
+    finally:
+        shutil.copyfile(paths.lab_dir(name) / "ledger.jsonl", copy)  # the conftest leftovers pattern
+        ledger = Ledger(copy)
+        assert any(e.name == "backbone/prober" for e in ledger.of_kind("process")), "no prober in the ledger"
+        down_at = boot_ticks()
+        booted.down()
+        # the prober (and the link releaser) ended by pid at down; nothing of the lab is left
+        assert not cleanup.recorded_processes(ledger)
+        assert not namespaces_held(ledger, down_at)
+        assert not paths.lab_dir(name).exists()
+
+
+def boot_ticks() -> float:
+    return float(Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK")
+
+
+def namespaces_held(ledger: Ledger, before: float) -> list[str]:
+    """The lab's namespaces still held by a process that existed before `down`. The kernel hands a freed
+    namespace's inode number to the next namespace made, so a lab another engineer boots a moment later
+    can hold the same numbers: its processes, started after our `down` began, are not ours."""
+    inodes = {e.data["netns"]: e.name for e in ledger.of_kind("node") if "netns" in e.data}
+    held = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            inode = os.stat(entry / "ns" / "net").st_ino
+            started = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[19])
+        except (OSError, IndexError, ValueError):
+            continue
+        if inode in inodes and started < before:
+            held.add(inodes[inode])
+    return sorted(held)
+
+
+def anycastlab(lab: Lab, *args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "anycastlab", *args, "--lab", lab.name], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def rx_bytes(lab: Lab, node: str) -> dict[str, int]:
+    """Bytes received per interface, from the node's own /proc/net/dev (read through its pid's namespace)."""
+    text = Path(f"/proc/{lab.running.pid(node)}/net/dev").read_text()
+    out = {}
+    for line in text.splitlines()[2:]:
+        name, _, fields = line.partition(":")
+        out[name.strip()] = int(fields.split()[0])
+    return out
+
+
+def fetch(lab: Lab, path: str) -> tuple[str, float]:
+    """A request from the client through its PoP: (cf-cache-status, time to first byte in ms)."""
+    ca = paths.ca_dir(lab.name) / "ca.pem"
+    form = "%{http_code} %header{cf-cache-status} %{time_starttransfer}"
+    out = lab.exec(CLIENT, ["curl", "-s", "-o", "/dev/null", "-m", "20", "--cacert", str(ca), "--resolve",
+                            f"{HOST}:443:{ANYCAST}", "-w", form, f"https://{HOST}{path}"])
+    code, status, ttfb = out.stdout.split()
+    assert code == "200", out
+    return status, float(ttfb) * 1000
+
+
+def fetch_route(lab: Lab) -> tuple[str, float]:
+    """Which of ams's backbone interfaces a 1 MB miss came in on, and the miss's time to first byte."""
+    before = rx_bytes(lab, "ams")
+    status, ttfb = fetch(lab, f"/cache/{uuid.uuid4().hex}?max-age=60&size={BIG}")
+    after = rx_bytes(lab, "ams")
+    assert status == "MISS"
+    grew = {intf: after[intf] - before[intf] for intf in ("iad", "lhr")}
+    busiest = max(grew, key=lambda intf: grew[intf])
+    assert grew[busiest] >= BIG, grew
+    return busiest, ttfb
+
+
+def wait_path(lab: Lab, expected: list[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    path: list[str] = []
+    while time.monotonic() < deadline:
+        path = control.paths_to(lab.running, "origin", ["ams"])["ams"]
+        if path == expected:
+            return
+        time.sleep(0.5)
+    state = control.prober_state(lab.running)
+    raise AssertionError(f"ams's path to the origin stayed {path}, expected {expected}: {state}")
+
+
+def test_smart_routing_moves_fetches_to_the_faster_path(lab: Lab) -> None:
+    wait_path(lab, ["ams", "iad", "origin"])
+    assert fetch_route(lab)[0] == "iad"
+
+    anycastlab(lab, "link", "set", "ams", "iad", "--delay", "30ms")
+    wait_path(lab, ["ams", "lhr", "iad", "origin"])
+    state = control.prober_state(lab.running)
+    rtt = next(x["rtt_ms"] for x in state["links"] if (x["router"], x["peer"]) == ("ams", "iad"))
+    assert 54 <= rtt <= 66, state  # 2 x 30 ms, within 10%
+    route, ttfb = fetch_route(lab)
+    assert route == "lhr"  # the bytes came over the detour
+    assert ttfb < 60, "a fetch over the detour should not pay the slow link's 60 ms RTT"
+
+    shown = json.loads(anycastlab(lab, "backbone", "show", "--json"))
+    assert shown["smart_routing"] and shown["prober_alive"]
+    assert next(p for p in shown["pops"] if p["pop"] == "ams")["path"] == ["ams", "lhr", "iad", "origin"]
+
+    anycastlab(lab, "backbone", "smart", "off")  # OSPF's defaults: the fewest hops, the slow link again
+    wait_path(lab, ["ams", "iad", "origin"])
+    route, ttfb = fetch_route(lab)
+    assert route == "iad" and ttfb >= 60
+    anycastlab(lab, "backbone", "smart", "on")
+    wait_path(lab, ["ams", "lhr", "iad", "origin"])
+
+
+def origin_count(lab: Lab, path: str) -> int:
+    status, data = mgmt.call(paths.lab_dir(lab.name) / "origin" / "control.sock", "GET", "/stats")
+    assert status == 200
+    return int(data["by_path"].get(path, 0))
+
+
+def test_tiered_cache_lower_tier_misses_are_served_by_the_upper_tier(lab: Lab) -> None:
+    anycastlab(lab, "backbone", "tiered", "on")
+    try:
+        path = f"/cache/{uuid.uuid4().hex}"
+        iad = str(lab.plan.nodes["iad"].loopback)
+        warm = lab.exec("iad", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"Host: {HOST}",
+                                f"http://{iad}{path}?max-age=60"])
+        assert warm.stdout == "200"
+        assert fetch(lab, path + "?max-age=60")[0] == "MISS"  # a miss at ams ...
+        assert origin_count(lab, path) == 1  # ... that the upper tier answered: the origin saw only iad's fetch
+        assert tiered.enabled(lab.running)
+    finally:
+        anycastlab(lab, "backbone", "tiered", "off")
+    other = f"/cache/{uuid.uuid4().hex}"
+    fetch(lab, other + "?max-age=60")
+    assert origin_count(lab, other) == 1 and not tiered.enabled(lab.running)
+
+
+def test_compare_orders_cases_as_physics_says(lab: Lab) -> None:
+    """With the origin 40 ms from its transit and the backbone a few ms long: hit < miss < direct."""
+    anycastlab(lab, "link", "set", "origin", "ta", "--delay", "40ms")
+    anycastlab(lab, "link", "set", "ams", "lhr", "--delay", "3ms")
+    anycastlab(lab, "link", "set", "lhr", "iad", "--delay", "3ms")
+    data = compare(lab.running, [CLIENT], repeats=1)
+    row = data["clients"][0]
+    cases = row["cases"]
+    hit, miss, direct = (cases[c]["ttfb_ms"] for c in ("hit", "miss_smart", "direct"))
+    assert hit < miss < direct, cases
+    assert cases["hit"]["cache"] == ["HIT"] and cases["miss_default"]["cache"] == ["MISS"]
+    assert row["pop"] == "ams" and "miss_tiered" in cases
+    assert row["tls_pop_ms"] < row["tls_origin_ms"]
+    assert control.prober_state(lab.running)["smart"], "compare puts smart routing back"
