@@ -20,10 +20,10 @@ def render(data: dict[str, Any]) -> str:
     lines = [f"lab {data['lab']}: smart routing {'on' if data['smart_routing'] else 'off'}, tiered cache {tier}, "
              f"prober pid {data['prober_pid']} ({'running' if data['prober_alive'] else 'gone'}, "
              f"{data['probe_hz']:g} probes/s per link, updated {data['updated_ago_s']} s ago)", ""]
-    rows = [(f"{link['router']} -> {link['peer']}", _fmt(link["rtt_ms"], " ms"), f"{link['loss'] * 100:.0f}%",
-             _fmt(link["ospf_cost"]), "smart" if link["cost"] is not None else "default")
-            for link in data["links"]]
-    lines.append(table(["link", "rtt (median)", "loss", "ospf cost", "cost from"], rows))
+    rows = [(f"{link['router']} -> {link['peer']}", _fmt(link.get("set_delay_ms"), " ms"),
+             _fmt(link["rtt_ms"], " ms"), f"{link['loss'] * 100:.0f}%", _fmt(link["ospf_cost"]),
+             "smart" if link["cost"] is not None else "default") for link in data["links"]]
+    lines.append(table(["link", "one-way delay set", "rtt measured", "loss", "ospf cost", "cost from"], rows))
     lines.append("")
     paths = [(p["pop"], p["fetches_from"], " > ".join(p["path"]), _fmt(p["path_rtt_ms"], " ms")) for p in data["pops"]]
     lines.append(table(["pop", "fetches from", "path (from the routers' FIBs)", "path rtt"], paths))

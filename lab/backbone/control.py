@@ -99,13 +99,26 @@ def ospf_costs(lab: RunningLab) -> dict[tuple[str, str], int]:
     return out
 
 
+def configured_delays(lab: RunningLab) -> dict[frozenset[str], float]:
+    """Each link's one-way delay as the lab's link shaping has it now (after any `link set`), to set beside
+    what the prober measures; empty when the lab has no link state."""
+    from ..links import control as links
+
+    try:
+        return {pair: shaping.delay_ms for pair, shaping in links.current(lab.directory).items()}
+    except LabError:
+        return {}
+
+
 def show(lab: RunningLab) -> dict[str, Any]:
     """Links (measured RTT, loss, OSPF cost), smart routing and tiered cache state, each PoP's path."""
     state = prober_state(lab)
     in_force = ospf_costs(lab)
+    delays = configured_delays(lab)
     links = []
     for link in state["links"]:
-        links.append({**link, "ospf_cost": in_force.get((link["router"], link["interface"]))})
+        links.append({**link, "ospf_cost": in_force.get((link["router"], link["interface"])),
+                      "set_delay_ms": delays.get(frozenset((link["router"], link["peer"])))})
     plan = lab.plan
     origin = plan.topology.origin.name
     pops = [p.name for p in plan.pops]
