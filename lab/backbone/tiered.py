@@ -76,11 +76,16 @@ def mode_file(lab: str) -> Path:
 
 
 def enabled(lab: RunningLab) -> bool:
-    """The tiered cache's current state: the last runtime switch, else the topology's setting."""
+    return enabled_in(lab.name, lab.plan)
+
+
+def enabled_in(lab: str, plan: Plan) -> bool:
+    """The tiered cache's current state: the last runtime switch, else the topology's setting (so a proxy
+    restarted after a switch, by a drill say, fetches where its peers do)."""
     try:
-        return mode_file(lab.name).read_text().strip() == "on"
+        return mode_file(lab).read_text().strip() == "on"
     except FileNotFoundError:
-        tiered = lab.plan.topology.tiered_cache
+        tiered = plan.topology.tiered_cache
         return tiered is not None and tiered.enabled
 
 

@@ -51,11 +51,11 @@ def proxy_socket(lab: str, pop: str) -> Path:
 def proxy_argv(plan: Plan, lab: str, pop: str) -> list[str]:
     """A PoP's proxy; with a tiered cache, a lower tier fetches from its upper tier, which also listens on its
     backbone loopback (lab/backbone/tiered.py)."""
-    from ..backbone.tiered import extra_listen, origin_for
+    from ..backbone.tiered import enabled_in, extra_listen, origin_for
 
     anycast = str(plan.topology.anycast.ip)
     args = ["proxy", "--listen", f"{anycast}:{HTTP_PORT}", "--tls-listen", f"{anycast}:{HTTPS_PORT}",
-            "--origin", origin_for(plan, pop, origin_url(plan)), "--pop", pop,
+            "--origin", origin_for(plan, pop, origin_url(plan), enabled_in(lab, plan)), "--pop", pop,
             "--mgmt-socket", str(proxy_socket(lab, pop)), "--ca-dir", str(paths.ca_dir(lab))]
     for address in extra_listen(plan, pop):
         args += ["--listen", address]

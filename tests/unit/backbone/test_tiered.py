@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from anycastlab.backbone import tiered
 from anycastlab.backbone.prober import backbone_interfaces
 from anycastlab.model import load_topology
@@ -29,10 +30,14 @@ def test_nearest_upper_tier_by_backbone_hops() -> None:
     assert tiered.backbone_hops(p, "syd")["iad"] == 2
 
 
-def test_origin_for_follows_the_switch() -> None:
+def test_origin_for_follows_the_switch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     p = plan()
     origin = edge.origin_url(p)
     assert tiered.origin_for(p, "sin", origin) == origin  # declared, but off at start
+    monkeypatch.setattr(tiered, "mode_file", lambda lab: tmp_path / "tiered")
+    assert not tiered.enabled_in("x", p)
+    (tmp_path / "tiered").write_text("on\n")  # a runtime switch outlives the topology's setting
+    assert tiered.enabled_in("x", p)
     assert tiered.origin_for(p, "sin", origin, enabled=True) == f"http://{p.nodes['iad'].loopback}:80"
     assert tiered.origin_for(p, "iad", origin, enabled=True) == origin
     assert tiered.origin_for(plan("topologies/small.yaml"), "ams", "x", enabled=True) == "x"
@@ -46,7 +51,8 @@ def test_prober_covers_both_ends_of_every_backbone_link() -> None:
     assert ("sin", "iad") in ends and ("iad", "sin") in ends and ("origin", "iad") in ends
 
 
-def test_argv_golden() -> None:
+def test_argv_golden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tiered, "mode_file", lambda lab: tmp_path / "tiered")  # no running lab's switch
     p = plan()
     lines = ["origin: " + " ".join(edge.origin_argv(p, "default")[3:])]
     lines += [f"{pop.name}: " + " ".join(edge.proxy_argv(p, "default", pop.name)[3:]) for pop in p.pops]
