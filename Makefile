@@ -67,12 +67,12 @@ unit: venv
 	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
 
 integration: deps
-	$(VENV)/bin/pytest -q tests/integration --ignore=tests/integration/test_drills.py $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest -q -x tests/unit $(PYTEST_ARGS)
-	$(VENV)/bin/pytest -q tests/integration --ignore=tests/integration/test_drills.py $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
 
 bench: deps
 	$(PY) -m bench
