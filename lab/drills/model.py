@@ -220,7 +220,7 @@ def load_drill(path: Path | str) -> Drill:
 
 def check_against(drill: Drill, node_names: set[str], pops: set[str], clients: set[str]) -> list[str]:
     """What a drill names that the lab does not have (checked before anything is injected)."""
-    problems = []
+    problems = [f"http.clients: unknown client {c!r}" for c in drill.http.clients or () if c not in node_names]
     for i, step in enumerate(drill.steps):
         fault = step.fail
         if fault is not None:
