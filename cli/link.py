@@ -20,7 +20,7 @@ def _row(e: dict[str, Any]) -> tuple[Any, ...]:
     km = "-" if e["distance_km"] is None else f"{e['distance_km']:.0f}"
     return (f"{e['a']}-{e['b']}", e["kind"], km, units.show_ms(e["delay_ms"]),
             units.show_ms(e["jitter_ms"]) if e["jitter_ms"] else "-", f"{e['loss_pct']:g}%" if e["loss_pct"] else "-",
-            e["rate"], e["source"])
+            e["rate"], e["source"], "yes" if e.get("applied", True) else "no (< 0.5 ms)")
 
 
 @link.command("set")
@@ -42,7 +42,7 @@ def set_(a: str, b: str, delay: str | None, jitter: str | None, loss: str | None
     if as_json:
         emit_json(entry)
         return
-    click.echo(table(["link", "kind", "km", "delay", "jitter", "loss", "rate", "source"],
+    click.echo(table(["link", "kind", "km", "delay", "jitter", "loss", "rate", "source", "applied"],
                      [_row({**entry, "rate": units.show_rate(entry["rate_bps"])})]))
 
 
@@ -61,5 +61,5 @@ def show(lab_name: str | None, as_json: bool) -> None:
     running = "" if releaser is None else (f", releaser pid {releaser['pid']} "
                                           f"{'running' if releaser['running'] else 'NOT RUNNING'}")
     click.echo(f"mechanism {data['mechanism']} ({data['reason']}){running}\n")
-    click.echo(table(["link", "kind", "km", "delay", "jitter", "loss", "rate", "source"],
+    click.echo(table(["link", "kind", "km", "delay", "jitter", "loss", "rate", "source", "applied"],
                      [_row(e) for e in data["links"]]))

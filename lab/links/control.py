@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -197,13 +198,10 @@ def set_link(plan: Plan, directory: Path, a: str, b: str, changes: dict[str, Any
         index = next(i for i, e in enumerate(state["links"]) if {e["a"], e["b"]} == {a, b})
         entry = state["links"][index]
         before = Shaping.from_json(entry)
-        fields = dict(changes)
-        clear_rate = fields.get("rate_bps") == 0
-        if clear_rate:
+        fields = {k: v for k, v in changes.items() if v is not None}
+        if fields.get("rate_bps") == 0:  # `--rate none`
             fields["rate_bps"] = None
-        after = before.changed("runtime", **fields)
-        if clear_rate:
-            after = Shaping(after.delay_ms, after.jitter_ms, after.loss_pct, None, after.distance_km, "runtime")
+        after = replace(before, **fields, source="runtime")
         new_entry = {**entry, **after.to_json()}
         state["links"][index] = new_entry
         state["generation"] = int(state["generation"]) + 1
@@ -218,7 +216,7 @@ def set_link(plan: Plan, directory: Path, a: str, b: str, changes: dict[str, Any
             if mechanism.delay == "nfqueue":
                 kernel.set_nfqueue_rules(pid, {interface: queue} if after.needs_delay else {},
                                          {interface: queue} if before.needs_delay else {})
-        return new_entry
+        return {**new_entry, "applied": _active(new_entry, mechanism)}
 
 
 # -- reading --------------------------------------------------------------------------------------------
@@ -251,6 +249,7 @@ def summary(directory: Path) -> dict[str, Any]:
 def show(directory: Path) -> dict[str, Any]:
     """Every link with its shaping now, plus the releaser's per-direction counters when there is one."""
     state = read_state(directory)
+    mechanism = Mechanism.from_json(state["mechanism"])
     report = releaser_report(directory) or {"queues": []}
     counters = {(q["node"], q["queue"]): q for q in report["queues"]}
     links = []
@@ -258,6 +257,7 @@ def show(directory: Path) -> dict[str, Any]:
         shaping = Shaping.from_json(e)
         links.append({
             "a": e["a"], "b": e["b"], "kind": e["kind"], **shaping.to_json(),
+            "applied": _active(e, mechanism),  # False: below what the path adds anyway (or no mechanism)
             "rate": units.show_rate(shaping.rate_bps),
             "counters": [counters[(e[end], e[f"{end}_queue"])] for end in ("a", "b")
                          if (e[end], e[f"{end}_queue"]) in counters],

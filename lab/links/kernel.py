@@ -84,7 +84,7 @@ def qdisc_commands(interface: str, shaping: Shaping, mechanism: Mechanism) -> li
     """`tc -batch` lines that put `shaping` on the interface's egress (after deleting whatever was there)."""
     lines = [f"qdisc del dev {interface} root"]  # -force keeps going when there was none
     rate = shaping.rate_bps if mechanism.rate else None
-    if mechanism.delay == "netem" and (shaping.delay_ms or shaping.jitter_ms or shaping.loss_pct or rate):
+    if mechanism.delay == "netem" and (shaping.needs_delay or rate):
         netem = f"netem limit {NETEM_LIMIT} delay {shaping.delay_ms}ms"
         if shaping.jitter_ms:
             netem += f" {shaping.jitter_ms}ms"
