@@ -34,12 +34,13 @@ from ..model import BACKBONE_POOL, load_topology
 from ..plan import Plan, build_plan
 from ..runtime import netns, paths
 from ..runtime.state import TOPOLOGY_FILE
-from ..runtime.vtysh import vtysh
+from ..runtime.vtysh import vtysh, vtysh_json
 from .costs import LinkEstimate
 
 PROBE_HZ = 4.0  # probes per second per link direction: 4 x 2 x links, a few hundred bytes/s in all
 PROBE_TIMEOUT = 2.0  # a reply later than this counts as lost
 EVAL_INTERVAL = 1.0
+RESYNC_INTERVAL = 15.0  # how often the costs in force are checked against ours (an ospfd restarted by a drill)
 MAX_CHANGES_KEPT = 50
 ICMP_ECHO, ICMP_ECHO_REPLY = 8, 0
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -221,6 +222,22 @@ class Prober:
             print(f"backbone: {router} {target.interface}: cost {change['from']} -> {cost} "
                   f"(rtt {change['rtt_ms']} ms)", flush=True)
 
+    def resync(self) -> None:
+        """Forget costs an ospfd no longer has (it restarted from its frr.conf), so they are set again."""
+        for router in {t.router for t in self.targets if t.estimate.applied is not None}:
+            try:
+                data = vtysh_json(paths.node_dir(self.lab, router), "show ip ospf interface json", timeout=5.0)
+            except LabError:
+                continue  # ospfd is down right now: try again next time
+            interfaces = data.get("interfaces", {})
+            for target in self.targets:
+                if target.router == router and target.estimate.applied is not None:
+                    cost = interfaces.get(target.interface, {}).get("cost")
+                    if cost != target.estimate.applied:
+                        print(f"backbone: {router} {target.interface}: ospfd has cost {cost}, not "
+                              f"{target.estimate.applied}: setting it again", flush=True)
+                        target.estimate.applied = None
+
     def write_state(self) -> None:
         links = [{
             "router": t.router, "interface": t.interface, "peer": t.peer, "address": t.address,
@@ -240,11 +257,15 @@ class Prober:
         """Until SIGTERM (or the lab's run directory is gone): probe, evaluate, write state."""
         period = 1.0 / PROBE_HZ
         next_send = next_eval = time.monotonic()
+        next_resync = next_send + RESYNC_INTERVAL
         while not self.stop and state_dir(self.lab).is_dir():
             now = time.monotonic()
             if now >= next_send:
                 self.send_round()
                 next_send = max(next_send + period, now)
+            if now >= next_resync and self.smart:
+                self.resync()
+                next_resync = now + RESYNC_INTERVAL
             if now >= next_eval:
                 self.expire()
                 self.evaluate()
