@@ -230,6 +230,12 @@ class Comparison:
         if tiers:
             self.progress("origin requests for a shared working set, tiered cache off and on")
             out["tiered"] = self.origin_savings()
+        rows = out["clients"]
+        out["summary"] = {  # the figures issue 6's targets are about
+            "smart_saving_where_detour": {r["client"]: r["smart_saving"] for r in rows if r["detour"]},
+            "tls_pop_over_origin": {r["client"]: r["tls_ratio"] for r in rows},
+            "tiered_origin_requests_saved": out.get("tiered", {}).get("saved"),
+        }
         return out
 
     def _misses(self, raw: dict[str, dict[str, list[Timing]]], case: str) -> None:
