@@ -7,8 +7,10 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 from anycastlab.edge import mgmt
 from anycastlab.lifecycle import Lab
@@ -18,6 +20,7 @@ from anycastlab.services import edge
 
 ANYCAST = "198.51.100.10"
 HOST = "www.example.com"
+CLI = str(Path(sys.executable).parent / "anycastlab")  # the venv's, whatever PATH says
 
 
 def curl(lab: Lab, client: str, path: str, *extra: str) -> tuple[int, dict[str, str], str]:
@@ -134,14 +137,14 @@ def test_purge_and_stats_verbs_act_on_the_pop_that_served(default_lab: Lab) -> N
     client = "comcast-c2"
     pop = {c["name"]: c["predicted_pop"] for c in default_lab.status()["clients"]}[client]
     path = f"/cache/{uuid.uuid4().hex}?max-age=300"
-    stats_cmd = ["anycastlab", "stats", "--lab", default_lab.name, "--pop", pop, "--json"]
+    stats_cmd = [CLI, "stats", "--lab", default_lab.name, "--pop", pop, "--json"]
     before = json.loads(default_lab_cli(stats_cmd))
     assert curl(default_lab, client, path)[1]["cf-cache-status"] == "MISS"
     assert curl(default_lab, client, path)[1]["cf-cache-status"] == "HIT"
     after = json.loads(default_lab_cli(stats_cmd))
     assert after["cache_status"].get("HIT", 0) >= before["cache_status"].get("HIT", 0) + 1
     assert after["origin_fetches"] >= before["origin_fetches"] + 1
-    out = default_lab_cli(["anycastlab", "purge", "--lab", default_lab.name, "--pop", pop,
+    out = default_lab_cli([CLI, "purge", "--lab", default_lab.name, "--pop", pop,
                            "--url", f"https://{HOST}{path}"])
     assert "purged 1 object" in out
     assert curl(default_lab, client, path)[1]["cf-cache-status"] == "MISS"

@@ -7,6 +7,7 @@ import html
 import json
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -168,7 +169,8 @@ def test_bad_input_gets_a_clear_error(lab: Lab) -> None:
 
 def test_ctrl_c_of_watch_prints_the_summary_and_exits_130(lab: Lab, tmp_path: Path) -> None:
     out = tmp_path / "watch.jsonl"
-    proc = subprocess.Popen(["anycastlab", "probe", "--lab", NAME, "--watch", "--rate", "5", "--duration", "30",
+    cli_path = str(Path(sys.executable).parent / "anycastlab")  # the venv's, whatever PATH says
+    proc = subprocess.Popen([cli_path, "probe", "--lab", NAME, "--watch", "--rate", "5", "--duration", "30",
                              "--client", "dtag-c1", "--out", str(out), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
