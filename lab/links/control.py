@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -83,7 +84,11 @@ def current(directory: Path) -> dict[frozenset[str], Shaping]:
 
 def start(plan: Plan, directory: Path, pid: Callable[[str], int], child: Callable[[str, int], None],
           emit: Callable[[str, str], object]) -> None:
-    """Detect the mechanism, shape every link the plan asks for, start the releaser if one is needed."""
+    """Detect the mechanism, shape every link the plan asks for, start the releaser if one is needed.
+
+    The rules go in while the releaser starts: with --queue-bypass a rule without a listener passes packets
+    untouched, so the order does not matter, and waiting for the releaser last overlaps its start-up."""
+    started = time.monotonic()
     pids = {name: pid(name) for name in plan.nodes}
     first = next(iter(plan.nodes))
     mechanism = kernel.detect(pids[first])
@@ -92,19 +97,20 @@ def start(plan: Plan, directory: Path, pid: Callable[[str], int], child: Callabl
         "links": [_link_entry(plan, link, link.shaping) for link in plan.links],
     }
     _write_state(directory, state)
+    log = directory / "links-releaser.log"
     if mechanism.delay == "nfqueue":
-        log = directory / "links-releaser.log"
         argv = [sys.executable, "-m", "anycastlab.links.releaser", "--state", str(directory / STATE_FILE),
                 "--report", str(directory / REPORT_FILE)]
         proc = procs.spawn(argv, netns_pid=pids[first], log=log)
         child("links/releaser", proc.pid)
         state["releaser"] = {"pid": proc.pid, "start": procs.start_time(proc.pid)}
         _write_state(directory, state)
-        _wait_ack(directory, 1, proc.pid, log)
     _apply_all(state, mechanism)
+    if state["releaser"] is not None:
+        _wait_ack(directory, 1, state["releaser"]["pid"], log)
     shaped = [e for e in state["links"] if _active(e, mechanism)]
     emit("links", f"shaping {len(shaped)} of {len(state['links'])} links with {mechanism.name} "
-                  f"({mechanism.reason})")
+                  f"({mechanism.reason}) in {time.monotonic() - started:.2f} s")
 
 
 def _active(entry: dict[str, Any], mechanism: Mechanism) -> bool:
