@@ -21,9 +21,13 @@ def validate(topology: str | None, as_json: bool) -> None:
     summary: dict[str, object] = {
         "file": str(path), "name": topo.name, "routers": len(plan.routers), "clients": len(plan.clients),
         "links": len(plan.links), "sessions": len(plan.sessions()), "pops": pops,
+        "delayed_links": sum(link.shaping.needs_delay for link in plan.links),
+        "max_delay_ms": max((link.shaping.delay_ms for link in plan.links), default=0.0),
     }
     if as_json:
         emit_json(summary)
     else:
         click.echo(f"{path}: ok: {summary['routers']} routers, {summary['clients']} clients, "
-                   f"{summary['links']} links, {summary['sessions']} BGP sessions, PoPs {', '.join(pops)}")
+                   f"{summary['links']} links ({summary['delayed_links']} delayed, up to "
+                   f"{summary['max_delay_ms']:g} ms one-way), {summary['sessions']} BGP sessions, "
+                   f"PoPs {', '.join(pops)}")

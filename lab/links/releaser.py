@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -92,8 +92,6 @@ class Queue:
     late_max_us: float = 0.0
     late_sum_us: float = 0.0
     released: int = 0
-    held: int = 0
-    pending: list[Any] = field(default_factory=list)
 
 
 class Releaser:
@@ -130,7 +128,11 @@ class Releaser:
             queue = self.queues.get(key)
             if queue is None:
                 queue = Queue(key[0], interface, key[1], 0.0, 0.0, 0.0)
-                self._open(queue, pids[key[0]])
+                try:
+                    self._open(queue, pids[key[0]])
+                except OSError as exc:  # the node is gone (teardown under way): its link cannot carry packets
+                    print(f"cannot open queue {key[1]} in {key[0]}: {exc}", file=sys.stderr, flush=True)
+                    continue
                 self.queues[key] = queue
             queue.delay_s = link["delay_ms"] / 1000.0
             queue.jitter_s = link["jitter_ms"] / 1000.0
