@@ -84,6 +84,17 @@ def test_link_set_20ms_gives_40ms_rtt(lab: Lab) -> None:
     assert max(ping_rtts(lab, "ams", peer_address(lab, "ams", "ta"), count=5)) < 5.0
 
 
+def test_jitter_spreads_without_reordering(lab: Lab) -> None:
+    assert cli("link", "set", "ams", "ta", "--delay", "20ms", "--jitter", "5ms").returncode == 0
+    try:
+        rtts = ping_rtts(lab, "ams", peer_address(lab, "ams", "ta"), count=30)
+    finally:
+        assert cli("link", "set", "ams", "ta", "--delay", "0ms", "--jitter", "0ms").returncode == 0
+    # each direction 20 +- 5 ms uniform: RTTs between 30 and 50 ms, and visibly spread
+    assert len(rtts) == 30 and min(rtts) >= 29.0 and max(rtts) <= 51.5, rtts
+    assert max(rtts) - min(rtts) > 4.0, rtts
+
+
 def test_loss_drops_about_that_share(lab: Lab) -> None:
     assert cli("link", "set", "ispa", "ispa-c1", "--loss", "20%").returncode == 0
     try:
