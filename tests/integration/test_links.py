@@ -95,6 +95,30 @@ def test_jitter_spreads_without_reordering(lab: Lab) -> None:
     assert max(rtts) - min(rtts) > 4.0, rtts
 
 
+def connect_ms(lab: Lab, client: str, count: int = 7) -> float:
+    """Median TCP connect time of `count` sequential HTTP requests from a client to its PoP."""
+    url = f"http://{lab.plan.topology.anycast.ip}/cdn-cgi/trace"
+    times = []
+    for _ in range(count):
+        out = lab.exec(client, ["curl", "-s", "-o", "/dev/null", "--max-time", "5", "-w", "%{time_connect}", url],
+                       timeout=10)
+        if out.returncode == 0:
+            times.append(float(out.stdout) * 1000)
+    assert len(times) == count, f"only {len(times)} of {count} requests answered"
+    return sorted(times)[count // 2]
+
+
+def test_http_connect_gains_one_rtt(lab: Lab) -> None:
+    """Light HTTP: 20 ms on the client's access link adds one 40 ms round trip to the TCP handshake."""
+    base = connect_ms(lab, "ispa-c1")
+    assert cli("link", "set", "ispa", "ispa-c1", "--delay", "20ms").returncode == 0
+    try:
+        added = connect_ms(lab, "ispa-c1") - base
+    finally:
+        assert cli("link", "set", "ispa", "ispa-c1", "--delay", "0ms").returncode == 0
+    assert 36.0 <= added <= 44.0, f"connect took {added:.2f} ms longer, want 40 ms +- 10%"
+
+
 def test_loss_drops_about_that_share(lab: Lab) -> None:
     assert cli("link", "set", "ispa", "ispa-c1", "--loss", "20%").returncode == 0
     try:
