@@ -176,6 +176,10 @@ def test_topology_override_and_down_ends_the_delay_process(tmp_path: Path, lefto
     try:
         target = peer_address(lab, "ispa-c2", "ispa")
         assert_rtt(ping_rtts(lab, "ispa-c2", target), 20.0, 20)
+        shown = json.loads(subprocess.run([CLI, "link", "show", "--json", "--lab", name], capture_output=True,
+                                          text=True, timeout=60, check=True).stdout)
+        entry = next(e for e in shown["links"] if {e["a"], e["b"]} == {"ispa", "ispa-c2"})
+        assert (entry["delay_ms"], entry["source"], entry["applied"]) == (10.0, "topology", True)
         releaser = control.read_state(lab.running.directory)["releaser"]
         if releaser is not None:
             assert procs.terminate([(releaser["pid"], releaser["start"])], grace=0.0)
