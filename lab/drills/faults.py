@@ -229,13 +229,24 @@ def _restart_proxy(lab: RunningLab, pop: str) -> None:
 
 
 def _wait_for_origin_route(lab: RunningLab, pop: str, timeout: float = 20.0) -> None:
-    """Wait (bounded) until the PoP's FIB has its backbone route to the origin, as the readiness gate wants."""
-    origin = lab.plan.nodes[lab.plan.topology.origin.name].loopback
-    if origin is None:
+    """Wait (bounded) until the PoP and the origin have backbone routes to each other's loopbacks.
+
+    Both ways: after a crash the PoP learns the origin's route first, while the origin's SPF (backed off
+    by the failures) adds the PoP's loopback seconds later; a proxy fetching in between, from its loopback,
+    waits on a SYN nobody can answer (measured: 2-4 s of timed-out requests after the clients came back).
+    """
+    origin_name = lab.plan.topology.origin.name
+    origin, here = lab.plan.nodes[origin_name].loopback, lab.plan.nodes[pop].loopback
+    if origin is None or here is None:
         return
-    prefix = ipaddress.IPv4Network(f"{origin}/32")
-    if not procs.wait_for(lambda: netns.route_to(lab.pid(pop), prefix) is not None, timeout, interval=0.1):
-        raise LabError(f"{pop} has no backbone route to the origin {timeout:.0f} s after its restart")
+    to_origin, to_pop = ipaddress.IPv4Network(f"{origin}/32"), ipaddress.IPv4Network(f"{here}/32")
+
+    def both() -> bool:
+        return netns.route_to(lab.pid(pop), to_origin) is not None and \
+            netns.route_to(lab.pid(origin_name), to_pop) is not None
+
+    if not procs.wait_for(both, timeout, interval=0.1):
+        raise LabError(f"{pop} and the origin have no backbone routes to each other {timeout:.0f} s after the restart")
 
 
 def _restart(lab: RunningLab, router: str, daemons: list[str] | None) -> None:
