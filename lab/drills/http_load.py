@@ -55,6 +55,7 @@ class HttpRecord:
     cache: str | None  # cf-cache-status
     ms: float
     retried: bool = False
+    stage: str | None = None  # where a failed request stopped: connect, tls, request (sending) or response
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "t": round(self.t, 4), "ms": round(self.ms, 2)}
@@ -70,6 +71,13 @@ class KeepAlive:
     broken: float | None = None
     reason: str | None = None
     pop: str | None = None
+
+
+@dataclass
+class Progress:
+    """How far one attempt got, so a failure says where it happened."""
+
+    stage: str = "connect"
 
 
 class RequestFailed(Exception):
@@ -148,7 +156,8 @@ class Connection:
         self.used = 0
 
     @classmethod
-    async def open(cls, pid: int, address: str, ctx: ssl.SSLContext, sni: str) -> Connection:
+    async def open(cls, pid: int, address: str, ctx: ssl.SSLContext, sni: str, progress: Progress) -> Connection:
+        progress.stage = "connect"
         sock = nsock.open_in(pid, socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -156,6 +165,7 @@ class Connection:
         except BaseException:
             sock.close()
             raise
+        progress.stage = "tls"
         try:
             reader, writer = await asyncio.open_connection(sock=sock, ssl=ctx, server_hostname=sni,
                                                            limit=MAX_HEADER_BYTES)
@@ -168,12 +178,14 @@ class Connection:
             raise RequestFailed(kind, str(exc) or type(exc).__name__) from exc
         return cls(reader, writer)
 
-    async def get(self, host: str, path: str, close: bool) -> Response:
+    async def get(self, host: str, path: str, close: bool, progress: Progress) -> Response:
+        progress.stage = "request"
         request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: anycastlab-drill\r\nAccept: */*\r\n"
                    f"{'Connection: close' if close else 'Connection: keep-alive'}\r\n\r\n")
         self.writer.write(request.encode())
         await self.writer.drain()
         self.used += 1
+        progress.stage = "response"
         return await read_response(self.reader)
 
     def close(self) -> None:
@@ -215,6 +227,12 @@ class HttpLoad:
         self._wake: asyncio.Event | None = None
         self.host = self.lab.plan.topology.hostnames[0] if self.lab.plan.topology.hostnames else "localhost"
         self.address = str(self.lab.plan.topology.anycast.ip)
+
+    @property
+    def warmup_s(self) -> float:
+        """Long enough for every client to have asked for every path once (plus a margin)."""
+        rate = self.settings.keepalive_hz + self.settings.new_conn_hz
+        return len(self.settings.paths) / rate + 1.0 if rate > 0 else 0.0
 
     def start(self) -> None:
         self.started = time.time()
@@ -289,9 +307,9 @@ class HttpLoad:
     def _path(self, client: str, tick: int) -> str:
         return self.settings.paths[tick % len(self.settings.paths)].replace("{client}", client)
 
-    async def _request(self, conn: Connection, path: str, close: bool) -> Response:
+    async def _request(self, conn: Connection, path: str, close: bool, progress: Progress) -> Response:
         async with asyncio.timeout(self.settings.timeout_s):
-            return await conn.get(self.host, path, close)
+            return await conn.get(self.host, path, close, progress)
 
     def _failure(self, exc: Exception, handshaking: bool) -> tuple[str, bool]:
         """(error class, whether a retry on a new connection is allowed)."""
@@ -309,10 +327,11 @@ class HttpLoad:
                 t, mono = time.time(), time.monotonic()
                 for attempt in (0, 1):
                     opening = conn is None
+                    progress = Progress()
                     try:
                         if conn is None:
-                            conn, state = await self._open_keepalive(client, pid, ctx)
-                        resp = await self._request(conn, path, close=False)
+                            conn, state = await self._open_keepalive(client, pid, ctx, progress)
+                        resp = await self._request(conn, path, close=False, progress=progress)
                     except Exception as exc:
                         kind, retry = self._failure(exc, opening)
                         if state is not None and state.broken is None and not opening:
@@ -323,7 +342,7 @@ class HttpLoad:
                         if attempt == 0 and retry:
                             self.first_try_failures[kind] += 1
                             continue
-                        self._record(t, client, "keepalive", path, None, kind, mono, attempt == 1)
+                        self._record(t, client, "keepalive", path, None, kind, mono, attempt == 1, progress.stage)
                         break
                     assert state is not None
                     state.requests += 1
@@ -338,9 +357,10 @@ class HttpLoad:
             if conn is not None:
                 conn.close()
 
-    async def _open_keepalive(self, client: str, pid: int, ctx: ssl.SSLContext) -> tuple[Connection, KeepAlive]:
+    async def _open_keepalive(self, client: str, pid: int, ctx: ssl.SSLContext,
+                              progress: Progress) -> tuple[Connection, KeepAlive]:
         async with asyncio.timeout(self.settings.timeout_s):
-            conn = await Connection.open(pid, self.address, ctx, self.host)
+            conn = await Connection.open(pid, self.address, ctx, self.host, progress)
         state = KeepAlive(client, time.time())
         self.keepalives.append(state)
         return conn, state
@@ -351,16 +371,17 @@ class HttpLoad:
             t, mono = time.time(), time.monotonic()
             for attempt in (0, 1):
                 conn: Connection | None = None
+                progress = Progress()
                 try:
                     async with asyncio.timeout(self.settings.timeout_s):
-                        conn = await Connection.open(pid, self.address, ctx, self.host)
-                        resp = await conn.get(self.host, path, close=True)
+                        conn = await Connection.open(pid, self.address, ctx, self.host, progress)
+                        resp = await conn.get(self.host, path, close=True, progress=progress)
                 except Exception as exc:
                     kind, retry = self._failure(exc, conn is None)
                     if attempt == 0 and retry:
                         self.first_try_failures[kind] += 1
                         continue
-                    self._record(t, client, "new", path, None, kind, mono, attempt == 1)
+                    self._record(t, client, "new", path, None, kind, mono, attempt == 1, progress.stage)
                     break
                 finally:
                     if conn is not None:
@@ -369,14 +390,14 @@ class HttpLoad:
                 break
 
     def _record(self, t: float, client: str, kind: str, path: str, resp: Response | None, error: str | None,
-                mono: float, retried: bool) -> None:
+                mono: float, retried: bool, stage: str | None = None) -> None:
         if resp is not None and resp.status >= 500:
             error = "5xx"
         self.records.append(HttpRecord(
             t=t, client=client, conn=kind, path=path, status=None if resp is None else resp.status, error=error,
             pop=None if resp is None else resp.headers.get("cf-pop"),
             cache=None if resp is None else resp.headers.get("cf-cache-status"),
-            ms=(time.monotonic() - mono) * 1000, retried=retried))
+            ms=(time.monotonic() - mono) * 1000, retried=retried, stage=None if error is None else stage))
 
 
 def summarise(load: HttpLoad, fault_t: float | None, end_t: float | None) -> dict[str, Any]:

@@ -155,10 +155,13 @@ class Probes(Strict):
     clients: list[str] | None = None
 
 
-# Fresh static assets (max-age 1 h), a shared object and a per-client one that go stale after 5 s but may be
-# served stale for 10 min if the origin fails (stale-if-error): hits, revalidations and cold misses.
-DEFAULT_HTTP_PATHS = ["/static/index.html", "/cache/drill/shared?max-age=5&sie=600", "/static/app.js",
-                      "/cache/drill/{client}?max-age=5&sie=600", "/static/10k.bin"]
+# Shared static assets (fresh for 1 h) and four objects per client (fresh for 5 min): none expires during a
+# drill, so the origin sees nothing in the steady state, and a PoP that receives moved clients fetches their
+# own objects once (the cold-cache penalty). origin-down.yaml uses short-lived objects instead (stale-if-error).
+DEFAULT_HTTP_PATHS = ["/static/index.html", "/cache/drill/{client}/a?max-age=300&sie=600", "/static/app.js",
+                      "/cache/drill/{client}/b?max-age=300&sie=600", "/static/style.css",
+                      "/cache/drill/{client}/c?max-age=300&sie=600", "/static/10k.bin",
+                      "/cache/drill/{client}/d?max-age=300&sie=600"]
 
 
 class Http(Strict):

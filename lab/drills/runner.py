@@ -260,7 +260,9 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                            f"(current: {probing.current()})")
         baseline.update(probing.current())
         if load is not None:
-            # Caches are warm by now; measure `baseline` seconds of the steady state before the fault.
+            # Let every client ask for every path once (warm caches), then measure `baseline` seconds of
+            # the steady state before the fault.
+            time.sleep(max(0.0, load.started + load.warmup_s - time.time()))
             snaps["start"] = edgestats.snapshot(running)
             time.sleep(drill.baseline)
         for index, step in enumerate(drill.steps):
