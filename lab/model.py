@@ -335,10 +335,13 @@ def _unknown_cities(topo: Topology) -> Iterator[tuple[Loc, str]]:
         *((("eyeballs", i), e) for i, e in enumerate(topo.eyeballs)),
         (("origin",), topo.origin),
     ]
-    for loc, place in places:
-        if place.city is not None and place.lat is None and geo.find_city(place.city, place.continent) is None:
-            where = f" in {place.continent}" if place.continent else ""
-            yield (*loc, "city"), f"unknown city {place.city!r}{where} (give lat: and lon: instead)"
+    unplaced = [(loc, (place.city, place.continent)) for loc, place in places
+                if place.city is not None and place.lat is None]
+    found = geo.find_cities(query for _, query in unplaced)  # one pass over GeoNames for all of them
+    for loc, (city, continent) in unplaced:
+        if found[(city, continent)] is None:
+            where = f" in {continent}" if continent else ""
+            yield (*loc, "city"), f"unknown city {city!r}{where} (give lat: and lon: instead)"
 
 
 def _link_overrides(topo: Topology) -> Iterator[tuple[Loc, str]]:

