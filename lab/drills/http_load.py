@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import socket
 import ssl
 import threading
@@ -227,6 +228,7 @@ class HttpLoad:
         self._wake: asyncio.Event | None = None
         self.host = self.lab.plan.topology.hostnames[0] if self.lab.plan.topology.hostnames else "localhost"
         self.address = str(self.lab.plan.topology.anycast.ip)
+        self.run_token = secrets.token_hex(4)
 
     @property
     def warmup_s(self) -> float:
@@ -305,7 +307,8 @@ class HttpLoad:
             tick += 1
 
     def _path(self, client: str, tick: int) -> str:
-        return self.settings.paths[tick % len(self.settings.paths)].replace("{client}", client)
+        template = self.settings.paths[tick % len(self.settings.paths)]
+        return template.replace("{client}", client).replace("{run}", self.run_token)
 
     async def _request(self, conn: Connection, path: str, close: bool, progress: Progress) -> Response:
         async with asyncio.timeout(self.settings.timeout_s):

@@ -155,19 +155,20 @@ class Probes(Strict):
     clients: list[str] | None = None
 
 
-# Shared static assets (fresh for 1 h) and four objects per client (fresh for 5 min): none expires during a
-# drill, so the origin sees nothing in the steady state, and a PoP that receives moved clients fetches their
-# own objects once (the cold-cache penalty). origin-down.yaml uses short-lived objects instead (stale-if-error).
-DEFAULT_HTTP_PATHS = ["/static/index.html", "/cache/drill/{client}/a?max-age=300&sie=600", "/static/app.js",
-                      "/cache/drill/{client}/b?max-age=300&sie=600", "/static/style.css",
-                      "/cache/drill/{client}/c?max-age=300&sie=600", "/static/10k.bin",
-                      "/cache/drill/{client}/d?max-age=300&sie=600"]
+# Shared static assets (fresh for 1 h) and four objects per client and drill run (fresh for 5 min; `{run}` is
+# new for every run): none expires during a drill, so the origin sees nothing in the steady state, and a PoP
+# that receives moved clients fetches their objects once (the cold-cache penalty), however many drills ran
+# before. origin-down.yaml uses short-lived objects instead (stale-if-error).
+DEFAULT_HTTP_PATHS = ["/static/index.html", "/cache/drill/{run}/{client}/a?max-age=300&sie=600", "/static/app.js",
+                      "/cache/drill/{run}/{client}/b?max-age=300&sie=600", "/static/style.css",
+                      "/cache/drill/{run}/{client}/c?max-age=300&sie=600", "/static/10k.bin",
+                      "/cache/drill/{run}/{client}/d?max-age=300&sie=600"]
 
 
 class Http(Strict):
     """Background HTTPS load from clients to the anycast address: `rate_hz` requests a second per client on
     one keep-alive connection (when `keepalive`), plus `new_conn_hz` on new connections. Paths are taken in
-    turn; `{client}` becomes the client's name."""
+    turn; `{client}` becomes the client's name, `{run}` a token new for each drill run."""
 
     enabled: bool = True
     rate_hz: float = Field(default=4.0, gt=0, le=50)
