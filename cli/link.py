@@ -27,7 +27,7 @@ def _row(e: dict[str, Any]) -> tuple[Any, ...]:
 @click.argument("a")
 @click.argument("b")
 @click.option("--delay", default=None, help="one-way delay, each direction (e.g. 40ms)")
-@click.option("--jitter", default=None, help="uniform +- jitter on the delay (e.g. 1ms); never reorders")
+@click.option("--jitter", default=None, help="uniform +- jitter (e.g. 1ms; the nfqueue path never reorders)")
 @click.option("--loss", default=None, help="packets dropped, each direction (e.g. 1%)")
 @click.option("--rate", default=None, help="rate limit (e.g. 100mbit; `none` removes it)")
 @lab_option
