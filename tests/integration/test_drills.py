@@ -91,7 +91,9 @@ def test_origin_down_serves_from_cache(lab: Lab, tmp_path: Path) -> None:
     http, cache = report["http"], report["cache"]
     assert http["failed"] == 0 and http["ok"] > 100, http["failures"]
     assert http["cache_status"].get("STALE", 0) > 0 and cache["stale_served_during_fault"] > 0, (http, cache)
-    assert cache["origin_rps_after"] == 0.0, cache  # nothing reached the origin while it was down
+    # Nothing reached the origin while it was down: at most a request or two that arrived between the
+    # snapshot taken just before the fault and the listeners closing.
+    assert cache["origin_rps_after"] * cache["window_s"]["after"] <= 2 < cache["origin_rps_before"], cache
     assert report["http"]["keepalive_survived"] is True
 
 
