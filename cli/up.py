@@ -19,8 +19,11 @@ def _printer(as_json: bool) -> object:
         if event.stage == FAILED:
             return  # reported once, as the command's error
         click.echo(f"[{event.t:6.2f}s] {event.stage:<7} {event.message}")
-        for line in event.details[:40]:
+        shown = 3 if event.stage == "gate" else 40  # progress: a taste of what is awaited, not all of it
+        for line in event.details[:shown]:
             click.echo(f"           - {line}")
+        if len(event.details) > shown:
+            click.echo(f"           - ... and {len(event.details) - shown} more")
 
     return show
 

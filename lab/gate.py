@@ -88,8 +88,8 @@ def ping(pid: int, address: str, count: int = 1, wait_s: int = 1) -> bool:
     return out.returncode == 0
 
 
-def wait_ready(lab: RunningLab, timeout: float, progress: Callable[[str], None]) -> GateReport:
-    """Poll until ready or `timeout`; reports each change of the summary through `progress`."""
+def wait_ready(lab: RunningLab, timeout: float, progress: Callable[[str, list[str]], None]) -> GateReport:
+    """Poll until ready or `timeout`; reports each change of the summary, with what is still missing."""
     deadline = time.monotonic() + timeout
     last = ""
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -97,7 +97,7 @@ def wait_ready(lab: RunningLab, timeout: float, progress: Callable[[str], None])
             report = check(lab, pool)
             if report.summary() != last:
                 last = report.summary()
-                progress(last)
+                progress(last, report.missing())
             if report.ready or time.monotonic() >= deadline:
                 return report
             time.sleep(POLL_INTERVAL)

@@ -82,11 +82,15 @@ def _ospfd(node: Node) -> str:
             " ip ospf network point-to-point",
             " ip ospf hello-interval 1",
             " ip ospf dead-interval 3",
+            # An LSA flooded while the adjacency is still exchanging waits for the retransmit timer:
+            # the 5 s default held every backbone route back 5 s at start-up.
+            " ip ospf retransmit-interval 1",
             "exit",
             "!",
         ]
     lines += ["router ospf", f" ospf router-id {node.loopback}", " passive-interface lo",
-              " timers throttle lsa all 100", " timers lsa min-arrival 50"]
+              " timers throttle lsa all 100", " timers lsa min-arrival 50",
+              " timers throttle spf 0 50 500"]  # the default 5 s max hold delays start-up by seconds
     lines += [f" network {intf.address.network} area 0" for intf in backbone]
     lines += [f" network {node.loopback}/32 area 0", "exit", "!"]
     return "\n".join(lines) + "\n"

@@ -91,8 +91,8 @@ class Supervisor:
         lab.save()
         return lab
 
-    def _gate_progress(self, message: str) -> None:
-        self.events.emit("gate", message)
+    def _gate_progress(self, message: str, missing: list[str]) -> None:
+        self.events.emit("gate", message, missing)
 
     def _render(self) -> list[RouterDaemons]:
         configs = render_all(self.plan)
