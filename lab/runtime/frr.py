@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,24 +75,35 @@ class RouterDaemons:
 
 
 def start_dry_run(routers: list[RouterDaemons]) -> Callable[[], None]:
-    """Start FRR's own parser (`-C`) on every daemon's config, in parallel; the returned call waits for them
-    and raises if any config is rejected. Split in two so the checks run while the nodes are being built."""
-    jobs = [
-        (r, d, subprocess.Popen(r.dry_run_argv(d), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        for r in routers
-        for d in r.config.daemons
-    ]
+    """Run FRR's own parser (`-C`) on every daemon's config, in a background thread so the checks overlap
+    node creation; the returned call waits for them and raises if any config is rejected."""
+    problems: list[str] = []
 
-    def check() -> None:
-        problems = []
+    def run_all() -> None:
+        try:
+            check_all()
+        except (OSError, subprocess.SubprocessError) as exc:
+            problems.append(f"FRR's dry run could not run: {exc}")
+
+    def check_all() -> None:
+        jobs = [(r, d, subprocess.Popen(r.dry_run_argv(d), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True))
+                for r in routers for d in r.config.daemons]
         for router, daemon, proc in jobs:
             out, _ = proc.communicate(timeout=60)
             bad = [_LOG_PREFIX.sub("", line.strip()) for line in out.splitlines() if _CONFIG_ERROR.search(line)]
             if proc.returncode != 0 or bad:
                 detail = "; ".join(bad) or out.strip() or f"exit {proc.returncode}"
                 problems.append(f"{router.name} {daemon}: {detail}")
+
+    worker = threading.Thread(target=run_all, name="frr-dry-run", daemon=True)
+    worker.start()
+
+    def check() -> None:
+        worker.join(timeout=120)
+        if worker.is_alive():
+            raise LabError("FRR's dry run did not finish within 120 s")
         if problems:
             raise LabError("FRR rejected the rendered configuration:\n  " + "\n  ".join(problems))
 
     return check
-
