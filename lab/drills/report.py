@@ -161,6 +161,8 @@ def timeline_png(result: DrillResult, path: Path) -> None:
             ax.scatter(xs, [y] * len(xs), s=6, marker="|", color=colours[pop], linewidths=1.2)
         lost = [r.t - t0 for r in rows if r.pop is None]
         ax.scatter(lost, [y] * len(lost), s=14, marker="x", color="black", linewidths=0.8)
+        failed = [r.t - t0 for r in result.http_records if r.client == client and r.error is not None]
+        ax.scatter(failed, [y + 0.3] * len(failed), s=16, marker="v", color="red", linewidths=0.5)
     for f in result.injected:
         ax.axvline(f["t"], color="red", linestyle="--", linewidth=1)
         ax.text(f["t"], len(clients) - 0.4, f" {f['mode']}", color="red", fontsize=8, va="bottom")
@@ -169,9 +171,11 @@ def timeline_png(result: DrillResult, path: Path) -> None:
         ax.text(result.restore_t - t0, len(clients) - 0.4, " restore", color="green", fontsize=8, va="bottom")
     ax.set_yticks(range(len(clients)), clients, fontsize=8)
     ax.set_xlabel("seconds from the fault")
-    ax.set_title(f"drill {result.drill.name}: PoP answering each client (x = lost probe)", fontsize=10)
+    ax.set_title(f"drill {result.drill.name}: PoP answering each client (x = lost probe, v = HTTP error)",
+                 fontsize=10)
     handles = [Line2D([], [], color=colours[p], marker="s", linestyle="", label=p) for p in pops]
     handles.append(Line2D([], [], color="black", marker="x", linestyle="", label="lost"))
+    handles.append(Line2D([], [], color="red", marker="v", linestyle="", label="HTTP error"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.set_ylim(-0.7, len(clients) + 0.3)
     fig.tight_layout()
