@@ -3,15 +3,17 @@
 The lab's current shaping lives in its run directory as links.json (what each link has now, the
 mechanism, the node pids and the releaser's pid), so every verb and the backbone prober see a change the
 moment it is made. Changes are serialised by a lock file, checked completely before anything is touched,
-and applied to both directions of the link.
+applied to both directions of the link, and undone if applying them fails half-way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,8 +32,10 @@ from .shaping import Shaping
 
 STATE_FILE = "links.json"
 REPORT_FILE = "releaser.json"
+RELEASER_LOG = "links-releaser.log"
 LOCK_FILE = "links.lock"
 ACK_TIMEOUT = 10.0
+LOCK_TIMEOUT = 60.0  # longer than one change can take (the ack plus tc and iptables in two nodes)
 THREADS = 8
 
 
@@ -66,10 +70,19 @@ def _write_state(directory: Path, state: dict[str, Any]) -> None:
 
 
 @contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def _locked(directory: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the lab's link lock; LabError if another change holds it longer than `timeout`."""
     fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        def taken() -> bool:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        if not (taken() or (timeout > 0 and procs.wait_for(taken, timeout, interval=0.05))):
+            raise LabError(f"another link change held {directory / LOCK_FILE} for {timeout:.0f} s")
         yield
     finally:
         os.close(fd)
@@ -97,20 +110,27 @@ def start(plan: Plan, directory: Path, pid: Callable[[str], int], child: Callabl
         "links": [_link_entry(plan, link, link.shaping) for link in plan.links],
     }
     _write_state(directory, state)
-    log = directory / "links-releaser.log"
     if mechanism.delay == "nfqueue":
-        argv = [sys.executable, "-m", "anycastlab.links.releaser", "--state", str(directory / STATE_FILE),
-                "--report", str(directory / REPORT_FILE)]
-        proc = procs.spawn(argv, netns_pid=pids[first], log=log)
-        child("links/releaser", proc.pid)
-        state["releaser"] = {"pid": proc.pid, "start": procs.start_time(proc.pid)}
+        state["releaser"] = _spawn_releaser(directory, state, child)
         _write_state(directory, state)
     _apply_all(state, mechanism)
     if state["releaser"] is not None:
-        _wait_ack(directory, 1, state["releaser"]["pid"], log)
+        _wait_ack(directory, 1, state["releaser"]["pid"], directory / RELEASER_LOG)
     shaped = [e for e in state["links"] if _active(e, mechanism)]
     emit("links", f"shaping {len(shaped)} of {len(state['links'])} links with {mechanism.name} "
                   f"({mechanism.reason}) in {time.monotonic() - started:.2f} s")
+
+
+def _spawn_releaser(directory: Path, state: dict[str, Any], child: Callable[[str, int], None]) -> dict[str, Any]:
+    """Start the releaser in the first node's namespace (never the host's); returns its state entry.
+
+    It dies with the calling process (the supervisor), so call this only from the supervisor's main thread."""
+    argv = [sys.executable, "-m", "anycastlab.links.releaser", "--state", str(directory / STATE_FILE),
+            "--report", str(directory / REPORT_FILE)]
+    first = next(iter(state["pids"].values()))
+    proc = procs.spawn(argv, netns_pid=first, log=directory / RELEASER_LOG)
+    child("links/releaser", proc.pid)
+    return {"pid": proc.pid, "start": procs.start_time(proc.pid)}
 
 
 def _active(entry: dict[str, Any], mechanism: Mechanism) -> bool:
@@ -209,20 +229,35 @@ def set_link(plan: Plan, directory: Path, a: str, b: str, changes: dict[str, Any
             fields["rate_bps"] = None
         after = replace(before, **fields, source="runtime")
         new_entry = {**entry, **after.to_json()}
-        state["links"][index] = new_entry
-        state["generation"] = int(state["generation"]) + 1
-        _write_state(directory, state)
-        if releaser is not None:
-            os.kill(releaser["pid"], signal.SIGHUP)
-            _wait_ack(directory, state["generation"], releaser["pid"])
-        for end in ("a", "b"):
-            pid, interface = state["pids"][new_entry[end]], new_entry[f"{end}_interface"]
-            queue = new_entry[f"{end}_queue"]
-            kernel.apply_qdiscs(pid, kernel.qdisc_commands(interface, after, mechanism))
-            if mechanism.delay == "nfqueue":
-                kernel.set_nfqueue_rules(pid, {interface: queue} if after.needs_delay else {},
-                                         {interface: queue} if before.needs_delay else {})
+        generation = int(state["generation"])
+        try:
+            _change(directory, state, index, new_entry, generation + 1, before, after, mechanism)
+        except (LabError, OSError, subprocess.SubprocessError):
+            # Put the old shaping back (a later generation, so the releaser acts on it), as far as it goes.
+            with contextlib.suppress(LabError, OSError, subprocess.SubprocessError):
+                _change(directory, state, index, entry, generation + 2, after, before, mechanism)
+            raise
         return {**new_entry, "applied": _active(new_entry, mechanism)}
+
+
+def _change(directory: Path, state: dict[str, Any], index: int, entry: dict[str, Any], generation: int,
+            before: Shaping, after: Shaping, mechanism: Mechanism) -> None:
+    """Make one link `after` (it was `before`): the state file, the releaser's queues, then both ends'
+    qdiscs and NFQUEUE rules (the releaser first, so a new rule always finds its queue bound)."""
+    state = {**state, "links": [*state["links"][:index], entry, *state["links"][index + 1:]],
+             "generation": generation}
+    _write_state(directory, state)
+    releaser = state.get("releaser")
+    if releaser is not None:
+        os.kill(releaser["pid"], signal.SIGHUP)
+        _wait_ack(directory, generation, releaser["pid"])
+    for end in ("a", "b"):
+        pid, interface = state["pids"][entry[end]], entry[f"{end}_interface"]
+        queue = entry[f"{end}_queue"]
+        kernel.apply_qdiscs(pid, kernel.qdisc_commands(interface, after, mechanism))
+        if mechanism.delay == "nfqueue":
+            kernel.set_nfqueue_rules(pid, {interface: queue} if after.needs_delay else {},
+                                     {interface: queue} if before.needs_delay else {})
 
 
 # -- reading --------------------------------------------------------------------------------------------
