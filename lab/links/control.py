@@ -37,6 +37,8 @@ LOCK_FILE = "links.lock"
 ACK_TIMEOUT = 10.0
 LOCK_TIMEOUT = 60.0  # longer than one change can take (the ack plus tc and iptables in two nodes)
 THREADS = 8
+MAX_RESTARTS = 5  # a releaser that keeps dying is left dead (status says so) rather than restarted forever
+RESTART_INTERVAL_S = 2.0  # at least this long between restarts, and between checks of a live releaser
 
 
 def queue_number(plan: Plan, node: str, interface: str) -> int:
@@ -71,7 +73,7 @@ def _write_state(directory: Path, state: dict[str, Any]) -> None:
 
 @contextmanager
 def _locked(directory: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold the lab's link lock; LabError if another change holds it longer than `timeout`."""
+    """Hold the lab's link lock; LabError if another change holds it longer than `timeout` (0: one try)."""
     fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         def taken() -> bool:
@@ -130,7 +132,42 @@ def _spawn_releaser(directory: Path, state: dict[str, Any], child: Callable[[str
     first = next(iter(state["pids"].values()))
     proc = procs.spawn(argv, netns_pid=first, log=directory / RELEASER_LOG)
     child("links/releaser", proc.pid)
-    return {"pid": proc.pid, "start": procs.start_time(proc.pid)}
+    return {"pid": proc.pid, "start": procs.start_time(proc.pid), "restarts": 0}
+
+
+_checked: dict[Path, float] = {}  # run directory -> when ensure_releaser may look again (monotonic)
+
+
+def ensure_releaser(directory: Path, child: Callable[[str, int], None],
+                    emit: Callable[[str, str], object] | None = None) -> int | None:
+    """Start the releaser again if it has died; the new pid, or None when nothing was (or could be) done.
+
+    Meant for the supervisor's health loop (its main thread, so the releaser dies with it): cheap when
+    called often (the state is read at most every RESTART_INTERVAL_S), never waits for a `link set` in
+    progress, and gives up after MAX_RESTARTS, leaving status to say the releaser is not running. The
+    NFQUEUE rules stayed in place, so the new releaser's queues take over from --queue-bypass at once."""
+    now = time.monotonic()
+    if now < _checked.get(directory, 0.0):
+        return None
+    _checked[directory] = now + RESTART_INTERVAL_S
+    try:
+        with _locked(directory, timeout=0):
+            state = read_state(directory)
+            old = state.get("releaser")
+            if old is None or procs.is_alive(old["pid"], old["start"]):
+                return None
+            restarts = int(old.get("restarts", 0))
+            if restarts >= MAX_RESTARTS:
+                return None
+            state["releaser"] = {**_spawn_releaser(directory, state, child), "restarts": restarts + 1}
+            _write_state(directory, state)
+    except (LabError, FileNotFoundError):  # a change in progress, or the lab going away: next time
+        return None
+    new: int = state["releaser"]["pid"]
+    if emit is not None:
+        emit("links", f"link delay releaser pid {old['pid']} had exited: started again as pid {new} "
+                      f"(restart {restarts + 1} of at most {MAX_RESTARTS}; see {directory / RELEASER_LOG})")
+    return new
 
 
 def _active(entry: dict[str, Any], mechanism: Mechanism) -> bool:
@@ -283,7 +320,8 @@ def summary(directory: Path) -> dict[str, Any]:
         "reason": mechanism.reason,
         "shaped_links": sum(_active(e, mechanism) for e in state["links"]),
         "releaser": None if releaser is None else {
-            "pid": releaser["pid"], "running": procs.is_alive(releaser["pid"], releaser["start"])},
+            "pid": releaser["pid"], "running": procs.is_alive(releaser["pid"], releaser["start"]),
+            "restarts": int(releaser.get("restarts", 0))},
     }
 
 

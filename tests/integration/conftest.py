@@ -66,7 +66,7 @@ class Leftovers:
     assert_none = staticmethod(assert_nothing_left)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # stateless: module-scoped lab fixtures use it too
 def leftovers() -> type[Leftovers]:
     return Leftovers
 

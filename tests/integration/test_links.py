@@ -1,5 +1,6 @@
-"""Link latency on a real small lab: a delayed link shows in ping, bad changes change nothing, the delay
-process ends at `down`. Labs here are named `l6-*`."""
+"""Link latency on a real small lab: a delayed link shows in ping, bad changes change nothing, a dead
+releaser fails open and can be started again, the delay process ends at `down`. Labs here are named
+`l6-*` (ANYCASTLAB_TEST_PREFIX replaces `l6`)."""
 
 from __future__ import annotations
 
@@ -15,26 +16,24 @@ from typing import Any
 import pytest
 from anycastlab.lifecycle import Lab
 from anycastlab.links import control
-from anycastlab.runtime import cleanup, paths, procs
+from anycastlab.runtime import procs
 from anycastlab.runtime.ledger import Ledger
 
 CLI = str(Path(sys.executable).parent / "anycastlab")
-LAB = f"l6-links-{os.getpid()}"  # a concurrent run of these tests gets its own lab
+PREFIX = os.environ.get("ANYCASTLAB_TEST_PREFIX", "l6")
+LAB = f"{PREFIX}-links-{os.getpid()}"  # a concurrent run of these tests gets its own lab
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(tmp_path_factory: pytest.TempPathFactory, leftovers: Any) -> Iterator[Lab]:
     lab = Lab.up("small", name=LAB, timeout=90)
     try:
         yield lab
     finally:
-        ledger = Ledger(tmp_path_factory.mktemp("l6-ledger") / "ledger.jsonl")
-        ledger.path.write_bytes((lab.running.directory / "ledger.jsonl").read_bytes())
+        ledger = leftovers.snapshot(LAB, tmp_path_factory.mktemp("links-ledger"))  # all it ever started
         lab.down()
-        assert not cleanup.recorded_processes(ledger), "processes left behind (the delay releaser among them?)"
-        assert not cleanup.live_namespaces(ledger), "namespaces left behind"
-        assert not paths.lab_dir(LAB).exists()
+        leftovers.assert_none(ledger, LAB)  # the delay releaser among them
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -167,10 +166,10 @@ def test_bad_link_set_changes_nothing(lab: Lab, args: list[str], message: str) -
 def test_topology_override_and_down_ends_the_delay_process(tmp_path: Path, leftovers: Any) -> None:
     """A `links:` override is in force from the start; if the releaser dies the path fails open (packets
     pass undelayed), status says so and `link set` refuses; `down` leaves nothing."""
-    topo = tmp_path / "l6-override.yaml"
+    topo = tmp_path / "override.yaml"
     topo.write_text((ROOT / "topologies" / "small.yaml").read_text()
                     + "links:\n  - {between: [ispa, ispa-c2], delay: 10ms}\n")
-    name = f"l6-override-{os.getpid()}"
+    name = f"{PREFIX}-override-{os.getpid()}"
     lab = Lab.up(topo, name=name, timeout=90)
     ledger = leftovers.snapshot(name, tmp_path)
     try:
@@ -188,6 +187,30 @@ def test_topology_override_and_down_ends_the_delay_process(tmp_path: Path, lefto
             out = subprocess.run([CLI, "link", "set", "ispa", "ispa-c2", "--delay", "5ms", "--lab", name],
                                  capture_output=True, text=True, timeout=60)
             assert out.returncode == 1 and "releaser is not running" in out.stderr
+            restart_releaser(lab)
+            assert_rtt(ping_rtts(lab, "ispa-c2", target), 20.0, 20)  # the delay is back, from the same rules
+            ledger = leftovers.snapshot(name, tmp_path)  # now naming the new releaser too
     finally:
         lab.down()
     leftovers.assert_none(ledger, name)
+
+
+def restart_releaser(lab: Lab) -> None:
+    """What the supervisor's health loop does: ensure_releaser, recording the new pid in the lab's ledger
+    (here the test process is its parent, as the supervisor would be)."""
+    directory = lab.running.directory
+    ledger = Ledger(directory / "ledger.jsonl")
+
+    def record(what: str, pid: int) -> None:
+        ledger.record("process", what, pid=pid, start=procs.start_time(pid))
+
+    control._checked.pop(directory, None)  # a call a moment ago (none here) would make it wait its turn
+    new = control.ensure_releaser(directory, record)
+    assert new is not None and control.ensure_releaser(directory, record) is None  # once, not twice
+    assert procs.wait_for(lambda: (control.releaser_report(directory) or {}).get("pid") == new, 10.0), \
+        "the new releaser never reported"
+    status = lab.status()["links"]["releaser"]
+    assert (status["pid"], status["running"], status["restarts"]) == (new, True, 1)
+    out = subprocess.run([CLI, "link", "set", "ispa", "ispa-c2", "--delay", "10ms", "--lab", lab.name],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr  # link set accepts changes again
