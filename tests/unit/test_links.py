@@ -7,8 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from anycastlab.errors import TopologyError
-from anycastlab.links import geo, kernel, units
+from anycastlab.errors import LabError, TopologyError
+from anycastlab.links import control, geo, kernel, units
 from anycastlab.links.shaping import Shaping
 from anycastlab.model import load_topology
 from anycastlab.plan import build_plan
@@ -215,3 +215,28 @@ def test_qdisc_commands() -> None:
     assert kernel.nfqueue_rule("fra", 3) == ["POSTROUTING", "-o", "fra", "-j", "NFQUEUE", "--queue-num", "3",
                                              "--queue-bypass"]
     assert kernel.Mechanism("nfqueue", True, "").name == "nfqueue+tbf"
+
+
+# -- runtime changes (kernel calls faked) ---------------------------------------------------------------
+
+def test_link_set_that_fails_half_way_is_undone(tmp_path: Path, topologies_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = build_plan(load_topology(topologies_dir / "small.yaml"))
+    state = {"mechanism": kernel.Mechanism("netem", True, "test").to_json(), "generation": 1, "releaser": None,
+             "pids": {name: 1 for name in plan.nodes},
+             "links": [control._link_entry(plan, link, link.shaping) for link in plan.links]}
+    control._write_state(tmp_path, state)
+    applied: list[list[str]] = []
+
+    def apply_qdiscs(pid: int, lines: list[str]) -> None:
+        applied.append(lines)
+        if len(applied) == 2:  # the second end fails
+            raise LabError("tc could not add netem")
+
+    monkeypatch.setattr(kernel, "apply_qdiscs", apply_qdiscs)
+    before = control.current(tmp_path)
+    with pytest.raises(LabError, match="tc could not"):
+        control.set_link(plan, tmp_path, "ams", "ta", control.parse_changes("40ms", None, None, None))
+    assert control.current(tmp_path) == before  # the state file says what it said
+    assert len(applied) == 4 and "delay 40.0ms" in applied[0][-1]  # one end was changed ...
+    assert all("delay 40.0ms" not in line for lines in applied[2:] for line in lines)  # ... both ends put back
