@@ -3,7 +3,10 @@
 A link's cost is its RTT in tenths of a millisecond plus a small per-hop constant: OSPF then sums RTTs
 along each path, so the lowest-latency path wins, and near-ties still favour fewer hops (fewer proxies
 and queues). A new cost is applied only when it differs from the one in force by more than a margin,
-on several evaluations in a row: one slow probe or a brief spike never moves traffic.
+on several evaluations in a row: one slow probe or a brief spike never moves traffic. One estimate serves
+both ends of a link (both probe into it), so both directions always get the same cost: separate
+hysteresis per end could leave them on either side of a margin, and requests and responses on
+different paths.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ MIN_COST, MAX_COST = 1, 65535  # OSPF's interface cost range
 REL_MARGIN = 0.10  # change only when the new cost differs by more than 10% ...
 ABS_MARGIN = 10  # ... and by more than 1 ms of RTT (absolute noise of a userspace delay path)
 CONFIRMATIONS = 2  # ... on this many evaluations in a row
-WINDOW = 12  # samples per link in the median (3 s at 4 probes/s)
+WINDOW = 24  # samples per link in the median (3 s of both ends' probes at 4/s each)
 MIN_SAMPLES = 3  # fewer replies than this in the window: no opinion about the link
 
 
@@ -35,11 +38,11 @@ def significant(current: int, proposed: int) -> bool:
 
 @dataclass
 class LinkEstimate:
-    """One direction of one backbone link: recent RTT samples and the cost in force."""
+    """One backbone link, probed from both ends: recent RTT samples and the cost decided for it."""
 
     samples: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     sent: deque[bool] = field(default_factory=lambda: deque(maxlen=WINDOW))  # answered or not, per probe
-    applied: int | None = None  # the cost set in OSPF, None while it is OSPF's default
+    applied: int | None = None  # the cost decided for both ends, None for OSPF's default
     pending: int = 0  # evaluations in a row that asked for a change
 
     def record(self, rtt_ms: float | None) -> None:

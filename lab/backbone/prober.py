@@ -4,12 +4,16 @@ routing on, turns the measurements into OSPF interface costs.
 Every backbone router (each PoP and the origin) pings each of its backbone neighbours over the direct
 link, PROBE_HZ times a second, from a raw ICMP socket opened inside that router's namespace (one process
 serves them all: a socket stays in the namespace it was created in). Echo replies come from the
-neighbour's kernel, so nothing needs to run on the far side. Once a second, each link's median RTT goes
-through costs.LinkEstimate's hysteresis, and changed costs are set with vtysh (`ip ospf cost`) on the
-router that owns the interface: both ends measure the same link, so both directions of a path agree.
+neighbour's kernel, so nothing needs to run on the far side. Once a second, each link's median RTT (both
+ends' probes) goes through costs.LinkEstimate's hysteresis, and the link's cost is set with vtysh (`ip ospf
+cost`) on both ends, so both directions of a path agree. An end whose vtysh failed is tried again the
+next second.
 
-The mode file (`backbone/smart`, "on" or "off") is re-read every second; `off` puts OSPF's default costs
-back (fewest hops). What the prober sees is written to `backbone/state.json` for `anycastlab backbone show`.
+An ospfd that restarts (a drill) comes back with frr.conf's default costs: its pid file is checked every
+second, and a new pid has its costs set again at once; every RESYNC_INTERVAL the costs ospfd reports are
+compared with ours as well. The mode file (`backbone/smart`, "on" or "off") is re-read every second; `off`
+puts OSPF's default costs back (fewest hops). What the prober sees is written to `backbone/state.json` for
+`anycastlab backbone show`.
 """
 
 from __future__ import annotations
@@ -107,14 +111,34 @@ def parse_reply(packet: bytes) -> tuple[int, int] | None:
 
 @dataclass
 class Target:
+    """One end of a backbone link: the router that probes it, and the cost its ospfd has from us."""
+
     router: str
     interface: str
     peer: str
     address: str
     ident: int
-    estimate: LinkEstimate = field(default_factory=LinkEstimate)
+    estimate: LinkEstimate = field(default_factory=LinkEstimate)  # shared with the other end
+    in_force: int | None = None  # the cost this end's ospfd has (as far as we know); None: OSPF's default
     seq: int = 0
     changes: int = 0
+
+
+def pending_updates(targets: list[Target], smart: bool) -> dict[str, list[tuple[Target, int | None]]]:
+    """Decide each link's cost (hysteresis; OSPF's default when smart routing is off), then per router the
+    ends whose ospfd does not have it yet."""
+    for estimate in {id(t.estimate): t.estimate for t in targets}.values():
+        if not smart:
+            estimate.applied, estimate.pending = None, 0
+            continue
+        cost = estimate.decide()
+        if cost is not None:
+            estimate.applied = cost
+    updates: dict[str, list[tuple[Target, int | None]]] = {}
+    for target in targets:
+        if target.in_force != target.estimate.applied:
+            updates.setdefault(target.router, []).append((target, target.estimate.applied))
+    return updates
 
 
 class Prober:
@@ -124,8 +148,10 @@ class Prober:
         self.sockets: dict[str, socket.socket] = {}
         self.targets: list[Target] = []
         base = os.getpid() & 0x7FFF
+        estimates: dict[frozenset[str], LinkEstimate] = {}
         for i, (router, intf, peer, address) in enumerate(backbone_interfaces(plan)):
-            self.targets.append(Target(router, intf, peer, address, (base + i * 7) & 0xFFFF))
+            estimate = estimates.setdefault(frozenset((router, peer)), LinkEstimate())
+            self.targets.append(Target(router, intf, peer, address, (base + i * 7) & 0xFFFF, estimate))
             if router not in self.sockets:
                 with netns.entered(pids[router]):
                     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
@@ -137,6 +163,7 @@ class Prober:
         self.in_flight: dict[tuple[int, int], float] = {}  # (ident, seq) -> send time (time.time())
         self.smart = False
         self.changes: list[dict[str, Any]] = []
+        self.ospfd_pids: dict[str, int | None] = {r: self.ospfd_pid(r) for r in self.sockets}
         self.stop = False
 
     # -- probing ----------------------------------------------------------------------------------------
@@ -188,20 +215,28 @@ class Prober:
             return self.smart
 
     def evaluate(self) -> None:
-        smart = self.read_mode()
-        updates: dict[str, list[tuple[Target, int | None]]] = {}
-        if smart:
-            for target in self.targets:
-                cost = target.estimate.decide()
-                if cost is not None and cost != target.estimate.applied:
-                    updates.setdefault(target.router, []).append((target, cost))
-        elif self.smart or any(t.estimate.applied is not None for t in self.targets):
-            for target in self.targets:
-                if target.estimate.applied is not None:
-                    updates.setdefault(target.router, []).append((target, None))
-        for router, items in updates.items():
+        self.smart = self.read_mode()
+        self.notice_restarts()
+        for router, items in pending_updates(self.targets, self.smart).items():
             self.apply(router, items)
-        self.smart = smart
+
+    def ospfd_pid(self, router: str) -> int | None:
+        try:
+            return int((paths.node_dir(self.lab, router) / "ospfd.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def notice_restarts(self) -> None:
+        """A router whose ospfd has a new pid lost our costs: set them again now, not at the next resync."""
+        for router, known in self.ospfd_pids.items():
+            now = self.ospfd_pid(router)
+            if now == known:
+                continue
+            self.ospfd_pids[router] = now
+            print(f"backbone: {router}: ospfd pid {known} -> {now}: its costs are set again", flush=True)
+            for target in self.targets:
+                if target.router == router:
+                    target.in_force = None
 
     def apply(self, router: str, items: list[tuple[Target, int | None]]) -> None:
         commands = ["configure terminal"]
@@ -215,8 +250,8 @@ class Prober:
             return
         for target, cost in items:
             change = {"t": round(time.time(), 3), "router": router, "interface": target.interface,
-                      "from": target.estimate.applied, "to": cost, "rtt_ms": _round(target.estimate.rtt_ms)}
-            target.estimate.applied = cost
+                      "from": target.in_force, "to": cost, "rtt_ms": _round(target.estimate.rtt_ms)}
+            target.in_force = cost
             target.changes += 1
             self.changes = [*self.changes, change][-MAX_CHANGES_KEPT:]
             print(f"backbone: {router} {target.interface}: cost {change['from']} -> {cost} "
@@ -224,25 +259,25 @@ class Prober:
 
     def resync(self) -> None:
         """Forget costs an ospfd no longer has (it restarted from its frr.conf), so they are set again."""
-        for router in {t.router for t in self.targets if t.estimate.applied is not None}:
+        for router in {t.router for t in self.targets if t.in_force is not None}:
             try:
                 data = vtysh_json(paths.node_dir(self.lab, router), "show ip ospf interface json", timeout=5.0)
             except LabError:
                 continue  # ospfd is down right now: try again next time
             interfaces = data.get("interfaces", {})
             for target in self.targets:
-                if target.router == router and target.estimate.applied is not None:
+                if target.router == router and target.in_force is not None:
                     cost = interfaces.get(target.interface, {}).get("cost")
-                    if cost != target.estimate.applied:
+                    if cost != target.in_force:
                         print(f"backbone: {router} {target.interface}: ospfd has cost {cost}, not "
-                              f"{target.estimate.applied}: setting it again", flush=True)
-                        target.estimate.applied = None
+                              f"{target.in_force}: setting it again", flush=True)
+                        target.in_force = None
 
     def write_state(self) -> None:
         links = [{
             "router": t.router, "interface": t.interface, "peer": t.peer, "address": t.address,
             "rtt_ms": _round(t.estimate.rtt_ms), "samples": len(t.estimate.samples),
-            "loss": round(t.estimate.loss, 3), "cost": t.estimate.applied, "changes": t.changes,
+            "loss": round(t.estimate.loss, 3), "cost": t.in_force, "changes": t.changes,
         } for t in self.targets]
         data = {"lab": self.lab, "pid": os.getpid(), "updated": round(time.time(), 3), "smart": self.smart,
                 "probe_hz": PROBE_HZ, "links": links, "changes": self.changes}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from anycastlab.backbone import costs
 from anycastlab.backbone.costs import LinkEstimate, cost_of, significant
+from anycastlab.backbone.prober import Target, pending_updates
 
 
 def test_cost_is_rtt_in_tenths_of_ms_plus_a_hop() -> None:
@@ -75,3 +76,43 @@ def test_fluctuation_reset() -> None:
     assert est.decide() is None
     feed(est, 60.0, costs.WINDOW)
     assert est.decide() is None  # needs CONFIRMATIONS in a row again
+
+
+def link_ends(rtt: float) -> list[Target]:
+    """Both ends of one link, probing into one shared estimate."""
+    shared = LinkEstimate()
+    ends = [Target("ams", "iad", "iad", "10.254.0.2", 1, shared), Target("iad", "ams", "ams", "10.254.0.1", 2, shared)]
+    feed(shared, rtt, costs.WINDOW)
+    return ends
+
+
+def test_both_ends_of_a_link_get_one_cost() -> None:
+    ends = link_ends(20.0)
+    assert pending_updates(ends, smart=True) == {"ams": [(ends[0], cost_of(20.0))], "iad": [(ends[1], cost_of(20.0))]}
+    for end in ends:
+        end.in_force = cost_of(20.0)
+    feed(ends[0].estimate, 45.0, costs.WINDOW)  # the link got slower: once asked, once confirmed, both ends
+    assert pending_updates(ends, smart=True) == {}
+    assert pending_updates(ends, smart=True) == {"ams": [(ends[0], cost_of(45.0))], "iad": [(ends[1], cost_of(45.0))]}
+
+
+def test_an_end_that_lost_its_cost_gets_it_again_at_once() -> None:
+    ends = link_ends(20.0)
+    pending_updates(ends, smart=True)
+    for end in ends:
+        end.in_force = cost_of(20.0)
+    assert pending_updates(ends, smart=True) == {}
+    ends[1].in_force = None  # its ospfd restarted, or its vtysh failed last time
+    assert pending_updates(ends, smart=True) == {"iad": [(ends[1], cost_of(20.0))]}  # no hysteresis wait
+
+
+def test_smart_off_puts_defaults_back_and_on_again_applies_at_once() -> None:
+    ends = link_ends(20.0)
+    pending_updates(ends, smart=True)
+    for end in ends:
+        end.in_force = cost_of(20.0)
+    assert pending_updates(ends, smart=False) == {"ams": [(ends[0], None)], "iad": [(ends[1], None)]}
+    for end in ends:
+        end.in_force = None
+    assert pending_updates(ends, smart=False) == {}
+    assert pending_updates(ends, smart=True) == {"ams": [(ends[0], cost_of(20.0))], "iad": [(ends[1], cost_of(20.0))]}
