@@ -20,17 +20,22 @@ _DURATION_SCALE = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0}
 _RATE_SCALE = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000}
 
 
+def _number(value: object, pattern: re.Pattern[str], what: str, example: str) -> tuple[float, str | None]:
+    """A bare int/float, or text matching `pattern` (a number, then an optional unit) -> (number, unit)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be {example}, not {value!r}")
+    if isinstance(value, int | float):
+        return float(value), None
+    match = pattern.match(str(value).strip())
+    if not match:
+        raise ValueError(f"{what} must be {example}, not {value!r}")
+    return float(match.group(1)), match.group(2) if pattern.groups > 1 else None
+
+
 def duration_ms(value: object, what: str = "delay") -> float:
     """`40ms`, `1.5ms`, `0.2s`, `500us`, or a bare number of milliseconds -> milliseconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"{what} must be a duration like 40ms, not {value!r}")
-    if isinstance(value, int | float):
-        ms = float(value)
-    else:
-        match = _DURATION.match(str(value).strip())
-        if not match:
-            raise ValueError(f"{what} must be a duration like 40ms, 1.5ms or 0.2s, not {value!r}")
-        ms = float(match.group(1)) * _DURATION_SCALE[match.group(2) or "ms"]
+    number, unit = _number(value, _DURATION, what, "a duration like 40ms, 1.5ms or 0.2s")
+    ms = number * _DURATION_SCALE[unit or "ms"]
     if not 0 <= ms <= MAX_DELAY_MS:
         raise ValueError(f"{what} {ms:g} ms is out of range (0 to {MAX_DELAY_MS:g} ms)")
     return round(ms, 3)
@@ -38,15 +43,7 @@ def duration_ms(value: object, what: str = "delay") -> float:
 
 def loss_pct(value: object) -> float:
     """`1%`, `0.5%` or a bare number of percent -> percent (0..100)."""
-    if isinstance(value, bool):
-        raise ValueError(f"loss must be a percentage like 1%, not {value!r}")
-    if isinstance(value, int | float):
-        pct = float(value)
-    else:
-        match = _PERCENT.match(str(value).strip())
-        if not match:
-            raise ValueError(f"loss must be a percentage like 1% or 0.5%, not {value!r}")
-        pct = float(match.group(1))
+    pct, _ = _number(value, _PERCENT, "loss", "a percentage like 1% or 0.5%")
     if not 0 <= pct <= 100:
         raise ValueError(f"loss {pct:g}% is out of range (0% to 100%)")
     return round(pct, 4)
