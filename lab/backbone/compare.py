@@ -3,9 +3,11 @@
 For each chosen client: (1) direct to the origin over transit (HTTPS to its public address, no edge);
 (2) through its PoP on a cache hit; (3) through its PoP on a miss over the default backbone path (smart
 routing off); (4) the same with smart routing; (5) the same with the tiered cache, the object already at the
-upper tier. Every miss is a real miss: each request names a URL no cache has seen (a per-run id). Also the
-TLS handshake to the PoP vs the origin, and the share of origin requests the tiered cache saves when every
-PoP asks for the same working set. The lab's smart-routing and tiered-cache settings are put back after.
+upper tier. Every miss is a real miss: each request names a URL no cache has seen (a per-run id), the PoP
+must answer MISS, and the origin's own counters must show each default and smart miss reached it once and
+each tiered miss not at all (the upper tier answered). Also the TLS handshake to the PoP vs the origin, and
+the share of origin requests the tiered cache saves when every PoP asks for the same working set. The lab's
+smart-routing and tiered-cache settings are put back afterwards, also on an error, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .. import interrupts
 from ..edge import mgmt
 from ..errors import LabError
 from ..runtime import paths
@@ -128,8 +131,10 @@ class Comparison:
     def warm_upper(self, upper: str, path: str) -> None:
         """Put an object in the upper tier's cache by asking it directly on its backbone loopback."""
         address = str(self.plan.nodes[upper].loopback)
-        self.exec(upper, ["curl", "-s", "-o", "/dev/null", "--max-time", str(CURL_TIMEOUT), "-H", f"Host: {HOST}",
-                          f"http://{address}{path}"])
+        code = self.exec(upper, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time",
+                                 str(CURL_TIMEOUT), "-H", f"Host: {HOST}", f"http://{address}{path}"]).strip()
+        if code != "200":
+            raise LabError(f"{upper}: warming {path} at the upper tier answered {code}")
 
     # -- lab settings -----------------------------------------------------------------------------------
 
@@ -153,6 +158,12 @@ class Comparison:
             tiered.switch(self.lab, tier)
         return self.settle()
 
+    def check_origin(self, case: str, client: str, expected: int, meaning: str) -> None:
+        """The origin saw exactly `expected` requests for a case's URLs from one client."""
+        seen = self.origin_requests(f"/cache/compare/{self.run_id}/{case}/{client}/")
+        if seen != expected:
+            raise LabError(f"{client}: the origin saw {seen} requests for case {case}, not {expected} ({meaning})")
+
     def origin_requests(self, prefix: str) -> int:
         sock = paths.lab_dir(self.lab.name) / "origin" / "control.sock"
         try:
@@ -166,14 +177,29 @@ class Comparison:
     # -- the measurement --------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        state = control.prober_state(self.lab)
-        was_smart, was_tiered = bool(state["smart"]), tiered.enabled(self.lab)
+        """The measurement, with the lab's settings put back however it ends."""
+        was_smart, was_tiered = control.smart_mode(self.lab), tiered.enabled(self.lab)
         try:
-            return self._run()
+            with interrupts.sigterm_raises(lambda: Terminated("compare was terminated (SIGTERM)")):
+                return self._run()
         finally:
-            control.set_smart(self.lab, was_smart)
+            self.restore(was_smart, was_tiered)
+
+    def restore(self, smart: bool, tier: bool) -> None:
+        """Put both settings back, each even if the other fails; a second Ctrl-C waits until this is done."""
+        failed = []
+        with interrupts.held():
+            try:
+                control.set_smart(self.lab, smart)
+            except LabError as exc:
+                failed.append(f"smart routing {'on' if smart else 'off'}: {exc}")
             if tiered.uppers(self.plan):
-                tiered.switch(self.lab, was_tiered)
+                try:
+                    tiered.switch(self.lab, tier)
+                except LabError as exc:
+                    failed.append(f"tiered cache {'on' if tier else 'off'}: {exc}")
+        if failed:
+            raise LabError("compare could not put the lab's settings back: " + "; ".join(failed))
 
     def _run(self) -> dict[str, Any]:
         results: dict[str, dict[str, Any]] = {c: {"client": c, "cases": {}} for c in self.clients}
@@ -207,7 +233,9 @@ class Comparison:
                     self.warm_upper(u, p)
                     return p
 
+                self.fetch(client, self.anycast, path())  # a pooled connection to the upper tier, as for misses
                 raw[client]["miss_tiered"] = self.case(client, "miss_tiered", self.anycast, path, "MISS")
+                self.check_origin("tiered", client, self.repeats + 1, "only the upper tier's own fetches")
 
         for client in self.clients:
             row = results[client]
@@ -243,6 +271,7 @@ class Comparison:
             self.fetch(client, self.anycast, self.url(case + "-warmup", client))  # a fresh pooled connection
             raw[client][case] = self.case(client, case, self.anycast, functools.partial(self.url, case, client),
                                           "MISS")
+            self.check_origin(case, client, self.repeats, "each miss fetched from the origin once")
 
     def origin_savings(self) -> dict[str, Any]:
         """Every PoP's clients ask for the same working set at once: count the origin's requests for it with
@@ -276,6 +305,10 @@ class Comparison:
             line = self.exec(client.name, curl_argv(self.ca, self.anycast, "/cdn-cgi/trace")).strip().splitlines()[-1]
             out.setdefault(parse_timing(line).pop, client.name)
         return out
+
+
+class Terminated(LabError):
+    """SIGTERM arrived during compare: unwind, so the lab's settings are put back."""
 
 
 def default_clients(lab: RunningLab) -> list[str]:

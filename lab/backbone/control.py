@@ -30,8 +30,18 @@ def prober_state(lab: RunningLab) -> dict[str, Any]:
     return data
 
 
+def smart_mode(lab: RunningLab) -> bool:
+    """Smart routing as last switched (the prober's mode file), else as the topology starts it."""
+    try:
+        return mode_file(lab.name).read_text().strip() == "on"
+    except FileNotFoundError:
+        return lab.plan.topology.smart_routing
+
+
 def set_smart(lab: RunningLab, on: bool, timeout: float = SWITCH_TIMEOUT) -> dict[str, Any]:
     """Switch smart routing and wait until the prober has acted on it (costs set, or OSPF's defaults back)."""
+    if not procs.is_alive(int(prober_state(lab)["pid"]), None):
+        raise LabError(f"the backbone prober is not running (see {state_file(lab.name).parent / 'prober.log'})")
     asked = time.time()
     mode_file(lab.name).write_text("on\n" if on else "off\n")
     deadline = time.monotonic() + timeout

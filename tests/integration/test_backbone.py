@@ -34,7 +34,7 @@ BIG = 1_000_000
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    name = f"b6-{uuid.uuid4().hex[:6]}"
+    name = f"{os.environ.get('ANYCASTLAB_TEST_PREFIX', 'b6')}-{uuid.uuid4().hex[:6]}"
     booted = Lab.up(TOPOLOGY, name=name, timeout=90)
     copy = tmp_path_factory.mktemp("ledger") / "ledger.jsonl"
     try:
@@ -177,11 +177,20 @@ def test_tiered_cache_lower_tier_misses_are_served_by_the_upper_tier(lab: Lab) -
 
 def test_compare_orders_cases_as_physics_says(lab: Lab) -> None:
     """The origin 40 ms from its transit (a direct visit pays >= 3 x 80 ms: TCP, TLS, request), the backbone
-    detour 10 ms a link (a miss pays ~40 ms more than a hit): hit < miss < direct, with room for a busy CPU."""
+    detour 10 ms a link (a miss pays ~40 ms more than a hit): hit < miss < direct, with room for a busy CPU.
+    Smart routing is off before compare (which ends its cases with it on): compare must put it back."""
     anycastlab(lab, "link", "set", "origin", "ta", "--delay", "40ms")
+    anycastlab(lab, "link", "set", "ams", "iad", "--delay", "30ms")  # as the smart routing test left it
     anycastlab(lab, "link", "set", "ams", "lhr", "--delay", "10ms")
     anycastlab(lab, "link", "set", "lhr", "iad", "--delay", "10ms")
-    data = compare(lab.running, [CLIENT], repeats=2)
+    anycastlab(lab, "backbone", "smart", "off")  # compare ends its own cases with both switches on
+    try:
+        data = compare(lab.running, [CLIENT], repeats=2)
+        # both switches as they were before, and the prober acted on it
+        assert not control.smart_mode(lab.running) and not control.prober_state(lab.running)["smart"]
+        assert not tiered.enabled(lab.running)
+    finally:
+        anycastlab(lab, "backbone", "smart", "on")
     row = data["clients"][0]
     cases = row["cases"]
     hit, miss, direct = (cases[c]["ttfb_ms"] for c in ("hit", "miss_smart", "direct"))
@@ -189,4 +198,4 @@ def test_compare_orders_cases_as_physics_says(lab: Lab) -> None:
     assert cases["hit"]["cache"] == ["HIT"] and cases["miss_default"]["cache"] == ["MISS"]
     assert row["pop"] == "ams" and "miss_tiered" in cases
     assert row["tls_pop_ms"] < row["tls_origin_ms"]
-    assert control.prober_state(lab.running)["smart"], "compare puts smart routing back"
+    assert row["detour"] and row["smart_path"] == ["ams", "lhr", "iad", "origin"], row
