@@ -103,8 +103,9 @@ def flood(lab: Lab, rate: float = 0.0, seconds: float = FLOOD_S) -> dict[str, fl
     target = address(lab, "ams", "ta")
     py = [sys.executable, "-m", "bench.link_udp"]
     counter = subprocess.Popen(["mnexec", "-a", str(lab.running.pid("ta")), *py, "count",
-                                "--seconds", str(seconds + 2)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+                                "--seconds", str(seconds + 2)], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert counter.stderr is not None and counter.stderr.readline().strip() == "ready", "the counter did not start"
     sent = json.loads(subprocess.run(["mnexec", "-a", str(lab.running.pid("ams")), *py, "send", "--address", target,
                                       "--seconds", str(seconds), "--rate", str(rate)], cwd=ROOT, check=True,
                                      capture_output=True, text=True, timeout=seconds + 30).stdout)

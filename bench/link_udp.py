@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import sys
 import time
 
 
@@ -42,6 +43,7 @@ def count(port: int, seconds: float) -> dict[str, float]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.bind(("0.0.0.0", port))
+    print("ready", file=sys.stderr, flush=True)  # the sender may start
     sock.settimeout(1.0)
     received = 0
     first = last = 0.0
