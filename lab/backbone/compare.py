@@ -31,7 +31,7 @@ from . import control, tiered
 
 HOST = "www.example.com"
 CURL_TIMEOUT = 20.0
-SETTLE_TIMEOUT = 8.0  # for the routers' paths to stop changing after a switch
+SETTLE_TIMEOUT = 15.0  # for the routers' FIBs to follow a switch's new costs
 WORKING_SET = 8
 _FORMAT = "%{time_connect}|%{time_appconnect}|%{time_starttransfer}|%{time_total}|%{http_code}|" \
           "%header{cf-cache-status}|%header{cf-pop}\\n"
@@ -139,18 +139,18 @@ class Comparison:
     # -- lab settings -----------------------------------------------------------------------------------
 
     def settle(self) -> dict[str, list[str]]:
-        """Wait until every PoP's path to the origin reads the same twice in a row; returns the paths."""
+        """Wait until every PoP's path to the origin, read from the FIBs, is a lowest-cost path under the
+        OSPF costs in force (SPF has run everywhere after a switch); returns the paths."""
         pops = [p.name for p in self.plan.pops]
         origin = self.plan.topology.origin.name
-        last = control.paths_to(self.lab, origin, pops)
         deadline = time.monotonic() + SETTLE_TIMEOUT
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            now = control.paths_to(self.lab, origin, pops)
-            if now == last:
-                return now
-            last = now
-        return last
+        while True:
+            paths = control.paths_to(self.lab, origin, pops)
+            if control.converged(paths, control.ospf_costs(self.lab), origin):
+                return paths
+            if time.monotonic() >= deadline:
+                raise LabError(f"the backbone paths did not settle within {SETTLE_TIMEOUT:.0f} s: {paths}")
+            time.sleep(0.3)
 
     def set_modes(self, smart: bool, tier: bool) -> dict[str, list[str]]:
         control.set_smart(self.lab, smart)

@@ -6,6 +6,7 @@ the costs, so `show` tells where an origin fetch really goes.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import time
@@ -107,6 +108,37 @@ def ospf_costs(lab: RunningLab) -> dict[tuple[str, str], int]:
         for part in pool.map(costs, routers):
             out.update(part)
     return out
+
+
+def shortest_costs(costs: dict[tuple[str, str], int], target: str) -> dict[str, int]:
+    """Each router's lowest total OSPF cost to `target` over the backbone, given (router, interface) ->
+    cost (an interface is named after the neighbour it leads to): Dijkstra on the reversed links."""
+    into: dict[str, list[tuple[str, int]]] = {}
+    for (router, peer), cost in costs.items():
+        into.setdefault(peer, []).append((router, cost))
+    best, queue = {target: 0}, [(0, target)]
+    while queue:
+        total, node = heapq.heappop(queue)
+        if total > best[node]:
+            continue
+        for router, cost in into.get(node, []):
+            if total + cost < best.get(router, total + cost + 1):
+                best[router] = total + cost
+                heapq.heappush(queue, (total + cost, router))
+    return best
+
+
+def converged(paths: dict[str, list[str]], costs: dict[tuple[str, str], int], target: str) -> bool:
+    """Whether every path the FIBs give is a lowest-cost path under the costs ospfd has now: after a cost
+    change, SPF and the FIBs have caught up."""
+    best = shortest_costs(costs, target)
+    for source, path in paths.items():
+        if "?" in path or source not in best:
+            return False
+        hops = list(itertools.pairwise(path))
+        if any(hop not in costs for hop in hops) or sum(costs[hop] for hop in hops) != best[source]:
+            return False
+    return True
 
 
 def configured_delays(lab: RunningLab) -> dict[frozenset[str], float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from anycastlab.backbone import costs
+from anycastlab.backbone.control import converged, shortest_costs
 from anycastlab.backbone.costs import LinkEstimate, cost_of, significant
 from anycastlab.backbone.prober import Target, pending_updates
 
@@ -116,3 +117,14 @@ def test_smart_off_puts_defaults_back_and_on_again_applies_at_once() -> None:
         end.in_force = None
     assert pending_updates(ends, smart=False) == {}
     assert pending_updates(ends, smart=True) == {"ams": [(ends[0], cost_of(20.0))], "iad": [(ends[1], cost_of(20.0))]}
+
+
+def test_paths_converged_only_when_they_are_lowest_cost() -> None:
+    """The integration topology's triangle after ams-iad got slow: the FIB path must be the detour."""
+    in_force = {("ams", "iad"): 610, ("iad", "ams"): 610, ("ams", "lhr"): 210, ("lhr", "ams"): 210,
+                ("lhr", "iad"): 210, ("iad", "lhr"): 210, ("iad", "origin"): 10, ("origin", "iad"): 10,
+                ("ams", "lo"): 10}
+    assert shortest_costs(in_force, "origin") == {"origin": 0, "iad": 10, "lhr": 220, "ams": 430}
+    assert converged({"ams": ["ams", "lhr", "iad", "origin"], "iad": ["iad", "origin"]}, in_force, "origin")
+    assert not converged({"ams": ["ams", "iad", "origin"]}, in_force, "origin")  # SPF has not run yet
+    assert not converged({"ams": ["ams", "?"]}, in_force, "origin")
