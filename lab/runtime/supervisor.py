@@ -182,8 +182,10 @@ class Supervisor:
     # -- running and teardown ---------------------------------------------------------------------------
 
     def wait(self) -> None:
-        """Until asked to stop: watch each PoP's proxy, and withdraw or re-announce the PoP on each change."""
+        """Until asked to stop: watch each PoP's proxy, and withdraw or re-announce the PoP on each change;
+        start the link delay releaser again if it died (links fail open, undelayed, until then)."""
         while not self.stop_requested.wait(HEALTH_INTERVAL):
+            links.ensure_releaser(self.directory, self._child, self.events.emit)
             if self.health is None:
                 continue
             for pop, healthy in self.health.poll():
