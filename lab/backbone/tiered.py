@@ -8,6 +8,7 @@ management socket; the switch is remembered in `backbone/tiered` for `backbone s
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from pathlib import Path
 
@@ -90,25 +91,37 @@ def enabled_in(lab: str, plan: Plan) -> bool:
 
 
 def switch(lab: RunningLab, on: bool) -> dict[str, str]:
-    """Repoint every lower tier's proxy (upper tier when on, origin when off). Returns pop -> upstream."""
-    from ..services.edge import origin_url, proxy_socket
+    """Repoint every lower tier's proxy (upper tier when on, origin when off). Returns pop -> upstream.
+
+    If a proxy refuses, the ones already repointed are put back, so the tiers never stay half switched."""
+    from ..services.edge import origin_url
 
     plan = lab.plan
     if not uppers(plan):
         raise LabError(f"lab {lab.name!r} has no upper tier (add `tiered_cache: {{upper: [POP]}}` to its topology)")
-    done = {}
-    for pop in plan.pops:
-        if upper_for(plan, pop.name) is None:
-            continue
-        url = origin_for(plan, pop.name, origin_url(plan), on)
-        try:
-            status, body = mgmt.call(proxy_socket(lab.name, pop.name), "POST", "/origin", {"url": url})
-        except mgmt.MgmtError as exc:
-            raise LabError(f"{pop.name}: {exc}") from exc
-        if status != 200:
-            raise LabError(f"{pop.name}: the proxy refused the new origin {url}: {body}")
-        done[pop.name] = url
+    done: dict[str, str] = {}
+    try:
+        for pop in plan.pops:
+            if upper_for(plan, pop.name) is not None:
+                done[pop.name] = _repoint(lab, pop.name, origin_for(plan, pop.name, origin_url(plan), on))
+    except LabError:
+        for pop_name in done:
+            with contextlib.suppress(LabError):
+                _repoint(lab, pop_name, origin_for(plan, pop_name, origin_url(plan), not on))
+        raise
     path = mode_file(lab.name)
     path.parent.mkdir(exist_ok=True)
     path.write_text("on\n" if on else "off\n")
     return done
+
+
+def _repoint(lab: RunningLab, pop: str, url: str) -> str:
+    from ..services.edge import proxy_socket
+
+    try:
+        status, body = mgmt.call(proxy_socket(lab.name, pop), "POST", "/origin", {"url": url})
+    except mgmt.MgmtError as exc:
+        raise LabError(f"{pop}: {exc}") from exc
+    if status != 200:
+        raise LabError(f"{pop}: the proxy refused the new origin {url}: {body}")
+    return url

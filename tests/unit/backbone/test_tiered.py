@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from anycastlab.backbone import tiered
 from anycastlab.backbone.prober import backbone_interfaces
+from anycastlab.errors import LabError
 from anycastlab.model import load_topology
 from anycastlab.plan import Plan, build_plan
 from anycastlab.services import edge
@@ -60,3 +62,23 @@ def test_argv_golden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text(), "argv differs from the golden file (UPDATE_GOLDEN=1 to accept)"
+
+
+def test_a_refused_switch_puts_back_the_proxies_already_repointed(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    p = plan()
+    monkeypatch.setattr(tiered, "mode_file", lambda lab: tmp_path / "tiered")
+    calls: list[tuple[str, str]] = []
+
+    def call(sock: Path, method: str, path: str, body: dict[str, str]) -> tuple[int, dict[str, str]]:
+        pop = sock.parent.name
+        calls.append((pop, body["url"]))
+        return (500, {"error": "no"}) if pop == "nrt" and len(calls) == 2 else (200, {})
+
+    monkeypatch.setattr(tiered.mgmt, "call", call)
+    lab = SimpleNamespace(name="x", plan=p)
+    with pytest.raises(LabError, match="nrt: the proxy refused"):
+        tiered.switch(lab, True)  # type: ignore[arg-type]
+    upper, origin = f"http://{p.nodes['iad'].loopback}:80", edge.origin_url(p)
+    assert calls == [("fra", upper), ("nrt", upper), ("fra", origin)]  # fra back on the origin
+    assert not (tmp_path / "tiered").exists()  # and the switch is not recorded
