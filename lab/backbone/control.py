@@ -31,6 +31,10 @@ def prober_state(lab: RunningLab) -> dict[str, Any]:
     return data
 
 
+def prober_alive(state: dict[str, Any]) -> bool:
+    return procs.is_alive(int(state["pid"]), state.get("start"))
+
+
 def smart_mode(lab: RunningLab) -> bool:
     """Smart routing as last switched (the prober's mode file), else as the topology starts it."""
     try:
@@ -41,7 +45,7 @@ def smart_mode(lab: RunningLab) -> bool:
 
 def set_smart(lab: RunningLab, on: bool, timeout: float = SWITCH_TIMEOUT) -> dict[str, Any]:
     """Switch smart routing and wait until the prober has acted on it (costs set, or OSPF's defaults back)."""
-    if not procs.is_alive(int(prober_state(lab)["pid"]), None):
+    if not prober_alive(prober_state(lab)):
         raise LabError(f"the backbone prober is not running (see {state_file(lab.name).parent / 'prober.log'})")
     asked = time.time()
     mode_file(lab.name).write_text("on\n" if on else "off\n")
@@ -179,9 +183,9 @@ def show(lab: RunningLab) -> dict[str, Any]:
         known = "?" not in path and all(rtt.get(h) is not None for h in hops)
         pop_rows.append({"pop": pop, "fetches_from": fetch_from[pop], "path": path,
                          "path_rtt_ms": round(sum(rtt[h] or 0.0 for h in hops), 2) if known else None})
-    prober_alive = procs.start_time(int(state["pid"])) is not None
     return {
-        "lab": lab.name, "smart_routing": state["smart"], "prober_pid": state["pid"], "prober_alive": prober_alive,
+        "lab": lab.name, "smart_routing": state["smart"], "prober_pid": state["pid"],
+        "prober_alive": prober_alive(state),
         "updated_ago_s": round(time.time() - state["updated"], 1), "probe_hz": state["probe_hz"],
         "tiered_cache": {"enabled": tiered_on, "upper": uppers}, "links": links, "pops": pop_rows,
         "changes": state.get("changes", [])[-10:],

@@ -36,7 +36,7 @@ from typing import Any
 from ..errors import LabError
 from ..model import BACKBONE_POOL, load_topology
 from ..plan import Plan, build_plan
-from ..runtime import netns, paths
+from ..runtime import netns, paths, procs
 from ..runtime.state import TOPOLOGY_FILE
 from ..runtime.vtysh import vtysh, vtysh_json
 from .costs import LinkEstimate
@@ -164,6 +164,7 @@ class Prober:
         self.smart = False
         self.changes: list[dict[str, Any]] = []
         self.ospfd_pids: dict[str, int | None] = {r: self.ospfd_pid(r) for r in self.sockets}
+        self.start = procs.start_time(os.getpid())  # with the pid, so a reused pid is not taken for us
         self.stop = False
 
     # -- probing ----------------------------------------------------------------------------------------
@@ -279,7 +280,8 @@ class Prober:
             "rtt_ms": _round(t.estimate.rtt_ms), "samples": len(t.estimate.samples),
             "loss": round(t.estimate.loss, 3), "cost": t.in_force, "changes": t.changes,
         } for t in self.targets]
-        data = {"lab": self.lab, "pid": os.getpid(), "updated": round(time.time(), 3), "smart": self.smart,
+        data = {"lab": self.lab, "pid": os.getpid(), "start": self.start, "updated": round(time.time(), 3),
+                "smart": self.smart,
                 "probe_hz": PROBE_HZ, "links": links, "changes": self.changes}
         path = state_file(self.lab)
         tmp = path.with_suffix(".tmp")
