@@ -49,16 +49,13 @@ def error_for(tmp_path: Path, text: str) -> TopologyError:
 # -- units ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("text", "ms"), [("40ms", 40.0), ("1.5ms", 1.5), ("0.2s", 200.0), ("500us", 0.5),
-                                          (25, 25.0), ("0", 0.0), (".5ms", 0.5)])
+                                          (25, 25.0), ("0", 0.0), (".5ms", 0.5), ("40", 40.0)])
 def test_durations(text: object, ms: float) -> None:
-    assert units.duration_ms(text) == ms
+    assert units.duration_ms(text) == ms  # a bare number is milliseconds
 
 
-@pytest.mark.parametrize("text", ["40", "fast", "-1ms", "40 m", "20000ms", True])
+@pytest.mark.parametrize("text", ["fast", "-1ms", "40 m", "20000ms", True])
 def test_bad_durations(text: object) -> None:
-    if text == "40":
-        assert units.duration_ms(text) == 40.0  # a bare number is milliseconds
-        return
     with pytest.raises(ValueError):
         units.duration_ms(text)
 
