@@ -44,8 +44,23 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         ledger.path.write_bytes((lab.running.directory / "ledger.jsonl").read_bytes())
         lab.down()
         assert not cleanup.recorded_processes(ledger), "processes left behind"
-        assert not cleanup.live_namespaces(ledger), "namespaces left behind"
+        assert not cleanup.live_namespaces(ledger), f"namespaces left behind, held by {holders(ledger)}"
         assert not paths.lab_dir(NAME).exists()
+
+
+def holders(ledger: Ledger) -> list[str]:
+    """Which processes hold the lab's node namespaces (pid, state, parent, command): for the failure message."""
+    inodes = {e.data["netns"]: e.name for e in ledger.of_kind("node") if "netns" in e.data}
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (node := inodes.get(os.stat(entry / "ns" / "net").st_ino)):
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:100]
+                found.append(f"{node}: pid {entry.name} state {stat[0]} ppid {stat[1]} {cmd}")
+        except OSError:
+            continue
+    return found
 
 
 def catchment(lab: Lab) -> dict[str, str | None]:
