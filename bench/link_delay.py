@@ -2,8 +2,9 @@
 many packets per second the delay path sustains against an unshaped link measured in the same run, and
 the releaser's memory.
 
-Boots its own small lab (`l6-bench`), always taken down. All traffic is between lab nodes, bounded in
-count and time. Writes reports/bench-link-delay.json beside the printed figures.
+Boots its own small lab (`l6-bench`; ANYCASTLAB_TEST_PREFIX replaces `l6`), always taken down. All
+traffic is between lab nodes, bounded in count and time. Writes reports/bench-link-delay.json beside the
+printed figures.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from anycastlab.links import control
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "anycastlab")
-NAME = "l6-bench"
+NAME = f"{os.environ.get('ANYCASTLAB_TEST_PREFIX', 'l6')}-bench"
 FLOOD_S = 3.0
 
 
