@@ -17,7 +17,8 @@ The rules carry --queue-bypass: if this process dies, later packets pass undelay
 going dark, and `anycastlab status` reports the releaser as not running; the packets it held at that
 moment (a delay's worth) are dropped by the kernel when its queue sockets close. On SIGTERM it lets them
 go first. The supervisor can start it again (control.ensure_releaser). It re-reads links.json on SIGHUP
-and reports the generation it applied in releaser.json, which `anycastlab link set` waits for.
+and reports the generation it applied in releaser.json, which `anycastlab link set` waits for; once
+links.json is gone (the run directory removed) it exits by itself within a second.
 """
 
 from __future__ import annotations
@@ -236,6 +237,8 @@ class Releaser:
                     queue.nfq.run_socket(Batch(queue.sock, BATCH))  # type: ignore[arg-type]  # recv only
                     self.release_due()
             if time.monotonic() - last_report >= STATS_EVERY_S:
+                if not self.state_path.exists():  # the lab's run directory is gone: nothing left to serve
+                    break
                 self.report()
                 last_report = time.monotonic()
         self.release_now()  # leaving: let what we hold go rather than have the kernel drop it
