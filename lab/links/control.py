@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .. import interrupts
 from ..errors import LabError, UnknownNodeError
 from ..plan import Link, Plan
 from ..runtime import procs
@@ -269,9 +270,10 @@ def set_link(plan: Plan, directory: Path, a: str, b: str, changes: dict[str, Any
         generation = int(state["generation"])
         try:
             _change(directory, state, index, new_entry, generation + 1, before, after, mechanism)
-        except (LabError, OSError, subprocess.SubprocessError):
-            # Put the old shaping back (a later generation, so the releaser acts on it), as far as it goes.
-            with contextlib.suppress(LabError, OSError, subprocess.SubprocessError):
+        except BaseException:  # an error, or Ctrl-C half-way
+            # Put the old shaping back (a later generation, so the releaser acts on it), as far as it goes;
+            # a second Ctrl-C waits for that (bounded: the releaser's ack, then tc and iptables in two nodes).
+            with interrupts.held(), contextlib.suppress(LabError, OSError, subprocess.SubprocessError):
                 _change(directory, state, index, entry, generation + 2, after, before, mechanism)
             raise
         return {**new_entry, "applied": _active(new_entry, mechanism)}
