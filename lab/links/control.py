@@ -118,7 +118,7 @@ def start(plan: Plan, directory: Path, pid: Callable[[str], int], child: Callabl
         _write_state(directory, state)
     _apply_all(state, mechanism)
     if state["releaser"] is not None:
-        _wait_ack(directory, 1, state["releaser"]["pid"], directory / RELEASER_LOG)
+        _wait_ack(directory, 1, state["releaser"])
     shaped = [e for e in state["links"] if _active(e, mechanism)]
     emit("links", f"shaping {len(shaped)} of {len(state['links'])} links with {mechanism.name} "
                   f"({mechanism.reason}) in {time.monotonic() - started:.2f} s")
@@ -203,21 +203,22 @@ def _apply_all(state: dict[str, Any], mechanism: Mechanism) -> None:
         list(pool.map(node, [n for n, (lines, rules) in work.items() if lines or rules]))
 
 
-def _wait_ack(directory: Path, generation: int, pid: int, log: Path | None = None) -> None:
-    """Until the releaser reports `generation` applied; a dead or silent releaser is an error."""
-    def acked() -> bool:
-        try:
-            report = json.loads((directory / REPORT_FILE).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return not procs.is_alive(pid, None)
-        return int(report.get("generation", 0)) >= generation or not procs.is_alive(pid, None)
+def _wait_ack(directory: Path, generation: int, releaser: dict[str, Any]) -> None:
+    """Until this releaser ({pid, start}) reports `generation` applied; 0: until it reports at all, which it
+    does only once its signal handlers are in place (SIGHUP before that would end it). A dead or silent
+    releaser is an error."""
+    pid, start = releaser["pid"], releaser.get("start")
 
-    procs.wait_for(acked, ACK_TIMEOUT)
-    if not procs.is_alive(pid, None):
-        raise LabError("the link delay releaser exited" + (f" (see {log})" if log else ""))
-    report = json.loads((directory / REPORT_FILE).read_text())
-    if int(report.get("generation", 0)) < generation:
-        raise LabError(f"the link delay releaser did not apply the change within {ACK_TIMEOUT:.0f} s")
+    def reported() -> bool:
+        report = releaser_report(directory) or {}
+        return report.get("pid") == pid and int(report.get("generation", 0)) >= generation
+
+    procs.wait_for(lambda: reported() or not procs.is_alive(pid, start), ACK_TIMEOUT)
+    if reported():
+        return
+    if not procs.is_alive(pid, start):
+        raise LabError(f"the link delay releaser exited (see {directory / RELEASER_LOG})")
+    raise LabError(f"the link delay releaser did not apply the change within {ACK_TIMEOUT:.0f} s")
 
 
 # -- runtime changes ------------------------------------------------------------------------------------
@@ -288,8 +289,9 @@ def _change(directory: Path, state: dict[str, Any], index: int, entry: dict[str,
     _write_state(directory, state)
     releaser = state.get("releaser")
     if releaser is not None:
+        _wait_ack(directory, 0, releaser)  # a releaser just started again by ensure_releaser may not be ready
         os.kill(releaser["pid"], signal.SIGHUP)
-        _wait_ack(directory, generation, releaser["pid"])
+        _wait_ack(directory, generation, releaser)
     for end in ("a", "b"):
         pid, interface = state["pids"][entry[end]], entry[f"{end}_interface"]
         queue = entry[f"{end}_queue"]
