@@ -18,7 +18,7 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
@@ -116,8 +116,14 @@ def call(path: Path, method: str, route: str, body: dict[str, Any] | None = None
 
 def health(path: Path, timeout: float = 1.0) -> bool:
     """True when the proxy behind ``path`` says it is serving (the lab's health check)."""
+    return health_state(path, timeout) == "ok"
+
+
+def health_state(path: Path, timeout: float = 1.0) -> Literal["ok", "down", "slow"]:
+    """`down` when the proxy is gone or says it is not serving; `slow` when it did not answer in time, which
+    on a loaded machine a live proxy sometimes does."""
     try:
         status, data = call(path, "GET", "/health", timeout=timeout)
-    except MgmtError:
-        return False
-    return status == 200 and isinstance(data, dict) and data.get("ok") is True
+    except MgmtError as exc:
+        return "slow" if isinstance(exc.__cause__, TimeoutError) else "down"
+    return "ok" if status == 200 and isinstance(data, dict) and data.get("ok") is True else "down"

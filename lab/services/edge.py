@@ -8,8 +8,9 @@ the proxy is healthy.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ..edge import mgmt
 from ..errors import LabError
@@ -68,6 +69,10 @@ def proxy_healthy(lab: str, pop: str) -> bool:
     return mgmt.health(proxy_socket(lab, pop), timeout=0.5)
 
 
+def proxy_state(lab: str, pop: str) -> Literal["ok", "down", "slow"]:
+    return mgmt.health_state(proxy_socket(lab, pop), timeout=0.5)
+
+
 def set_announcement(plan: Plan, router_dir: Path, on: bool) -> None:
     """Start or stop originating the anycast /32 at a PoP (the PoP's other routes are untouched)."""
     statement = f"network {plan.topology.anycast.network} route-map ORIGINATE"
@@ -75,20 +80,31 @@ def set_announcement(plan: Plan, router_dir: Path, on: bool) -> None:
           statement if on else f"no {statement}")
 
 
+SLOW_POLLS = 3  # consecutive timed-out health checks before a live but unresponsive proxy is withdrawn
+
+
 @dataclass
 class HealthWatch:
-    """Remembers each PoP's proxy health and withdraws or re-announces on each change."""
+    """Remembers each PoP's proxy health and withdraws or re-announces on each change.
+
+    A dead proxy (socket refused or gone, or a 503) is withdrawn at the first poll. One slow answer is not
+    enough: on a loaded machine a single check can miss its 0.5 s deadline, and withdrawing a healthy PoP
+    for that moved clients for nothing; SLOW_POLLS in a row are."""
 
     plan: Plan
     lab: str
     directory: Path
     healthy: dict[str, bool]
+    slow: dict[str, int] = field(default_factory=dict)
 
     def poll(self) -> list[tuple[str, bool]]:
         changes = []
         for pop in self.plan.pops:
-            now = proxy_healthy(self.lab, pop.name)
-            if now != self.healthy.get(pop.name, True):
+            was = self.healthy.get(pop.name, True)
+            state = proxy_state(self.lab, pop.name)
+            self.slow[pop.name] = self.slow.get(pop.name, 0) + 1 if state == "slow" else 0
+            now = state == "ok" or (state == "slow" and was and self.slow[pop.name] < SLOW_POLLS)
+            if now != was:
                 try:
                     set_announcement(self.plan, self.directory / "nodes" / pop.name, now)
                 except LabError:
