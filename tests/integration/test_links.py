@@ -163,8 +163,9 @@ def test_bad_link_set_changes_nothing(lab: Lab, args: list[str], message: str) -
 
 
 def test_topology_override_and_down_ends_the_delay_process(tmp_path: Path, leftovers: Any) -> None:
-    """A `links:` override is in force from the start; if the releaser dies the supervisor starts it again
-    and the delay comes back; `down` leaves nothing (the restarted releaser included)."""
+    """A `links:` override is in force from the start; if the releaser dies links fail open (undelayed),
+    then the supervisor starts it again and the delay comes back; `down` leaves nothing (the restarted
+    releaser included)."""
     topo = tmp_path / "override.yaml"
     topo.write_text((ROOT / "topologies" / "small.yaml").read_text()
                     + "links:\n  - {between: [ispa, ispa-c2], delay: 10ms}\n")
@@ -180,7 +181,12 @@ def test_topology_override_and_down_ends_the_delay_process(tmp_path: Path, lefto
         assert (entry["delay_ms"], entry["source"], entry["applied"]) == (10.0, "topology", True)
         releaser = control.read_state(lab.running.directory)["releaser"]
         if releaser is not None:
-            assert procs.terminate([(releaser["pid"], releaser["start"])], grace=0.0)
+            # Holding the link lock (as a `link set` in progress does) keeps the supervisor from restarting
+            # it, so the fail-open path can be seen: undelayed, not dark, and status says so.
+            with control._locked(lab.running.directory):
+                assert procs.terminate([(releaser["pid"], releaser["start"])], grace=0.0)
+                assert max(ping_rtts(lab, "ispa-c2", target, count=5)) < 5.0
+                assert lab.status()["links"]["releaser"]["running"] is False
 
             def restarted() -> bool:
                 now = control.read_state(lab.running.directory)["releaser"]
