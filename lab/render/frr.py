@@ -41,7 +41,7 @@ def render_router(plan: Plan, node: Node) -> RouterConfig:
     if plan.topology.bfd.enabled:
         parts["bfdd"] = _bfdd(plan)
     if node.ospf:
-        parts["ospfd"] = _ospfd(node)
+        parts["ospfd"] = _ospfd(node, plan.topology.bfd.enabled)
     return RouterConfig(node.name, parts)
 
 
@@ -72,8 +72,9 @@ def _bfdd(plan: Plan) -> str:
     )
 
 
-def _ospfd(node: Node) -> str:
-    """The private backbone: OSPF on backbone links and the router's loopback, nothing else."""
+def _ospfd(node: Node, bfd: bool) -> str:
+    """The private backbone: OSPF on backbone links and the router's loopback, nothing else. With BFD on,
+    OSPF uses it too: a silently blackholed PoP otherwise keeps backbone traffic for the 3 s dead interval."""
     lines = []
     backbone = [i for i in node.interfaces if i.address.network.subnet_of(BACKBONE_POOL)]
     for intf in backbone:
@@ -85,6 +86,7 @@ def _ospfd(node: Node) -> str:
             # An LSA flooded while the adjacency is still exchanging waits for the retransmit timer:
             # the 5 s default held every backbone route back 5 s at start-up.
             " ip ospf retransmit-interval 1",
+            *([" ip ospf bfd", f" ip ospf bfd profile {BFD_PROFILE}"] if bfd else []),
             "exit",
             "!",
         ]

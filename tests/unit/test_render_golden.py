@@ -40,5 +40,6 @@ def test_daemon_parts_hold_only_their_lines() -> None:
     plan = build_plan(load_topology(ROOT / CASES["bfd"]))
     cfg = render_all(plan)["ams"]
     assert cfg.daemons == ["zebra", "bfdd", "ospfd", "bgpd"]
-    assert "router bgp" not in cfg.for_daemon("bfdd") and "bfd" not in cfg.for_daemon("ospfd")
+    assert "router bgp" not in cfg.for_daemon("bfdd") and "router ospf" not in cfg.for_daemon("bfdd")
+    assert " ip ospf bfd profile lab" in cfg.for_daemon("ospfd") and "\nbfd\n" not in cfg.for_daemon("ospfd")
     assert "router ospf" not in cfg.for_daemon("bgpd") and "neighbor 10.0.0.3 bfd profile lab" in cfg.parts["bgpd"]
