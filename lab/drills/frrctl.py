@@ -9,6 +9,7 @@ not reach them), and records each new pid in the lab's ledger so `down` and `cle
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 from ..errors import LabError
@@ -17,6 +18,7 @@ from ..runtime import procs
 from ..runtime.frr import RouterDaemons
 from ..runtime.ledger import Ledger
 from ..runtime.state import RunningLab
+from ..runtime.vtysh import vtysh
 
 START_TIMEOUT = 15.0
 ORDER = ("zebra", "bfdd", "ospfd", "bgpd")
@@ -67,3 +69,35 @@ def start(lab: RunningLab, router: str, daemons: list[str] | None = None) -> dic
             raise LabError(f"{router}/{daemon} exited at start (see {rd.log(daemon)})")
         started[daemon] = proc.pid
     return started
+
+
+def restart(lab: RunningLab, router: str, daemons: list[str] | None = None) -> None:
+    """Start the router's daemons that are not running; a new bgpd must originate what its config says."""
+    if "bgpd" in start(lab, router, daemons):
+        ensure_networks(lab, router)
+
+
+def ensure_networks(lab: RunningLab, router: str, timeout: float = 10.0) -> None:
+    """Make sure a restarted bgpd originates what its config says (bounded by `timeout`).
+
+    The `network` lines can be missing after a restart: the supervisor's proxy health watch removes
+    them at runtime while a PoP's proxy is down (a crash kills the proxy too), and a line entered while
+    bgpd is still reading its config can be lost. Check the running config and enter them until they hold.
+    """
+    node = lab.plan.nodes[router]
+    lines = [f"network {prefix} route-map ORIGINATE" for prefix in node.announce]
+    if not lines:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            running = vtysh(lab.router_dir(router), "show running-config")
+            if all(line in running for line in lines):
+                return
+            vtysh(lab.router_dir(router), "configure terminal", f"router bgp {node.asn}",
+                  "address-family ipv4 unicast", *lines)
+        except LabError:
+            pass  # not answering yet
+        if time.monotonic() >= deadline:
+            raise LabError(f"{router}'s restarted bgpd does not originate {', '.join(map(str, node.announce))}")
+        time.sleep(0.5)
