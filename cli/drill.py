@@ -10,15 +10,15 @@ are restored and a partial report, marked incomplete, is written).
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from types import FrameType
 
 import click
+from anycastlab import interrupts
 from anycastlab.drills import Drill, DrillResult, load_drill, run_drill
 from anycastlab.drills.report import summary_line
 from anycastlab.drills.topology import drill_topology
@@ -33,16 +33,28 @@ def shipped_drills() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+@dataclass(frozen=True)
+class Target:
+    """The lab the drills run on, decided once before any is booted: the named one, else the only one running
+    (for drills on the default topology)."""
+
+    name: str | None
+    named: bool
+
+    @classmethod
+    def of(cls, lab_name: str | None) -> Target:
+        running = state.running_labs()
+        return cls(lab_name, True) if lab_name else cls(running[0] if len(running) == 1 else None, False)
+
+    def fits(self, drill: Drill) -> bool:
+        return self.name is not None and not drill.topology_overrides and (self.named or drill.topology == "default")
 
 
 @contextmanager
-def _lab_for(drill: Drill, lab_name: str | None, booted: dict[str, Lab]) -> Iterator[Lab]:
-    """The named lab, the only running one, or one booted for the drill's topology (kept in `booted`)."""
-    if not drill.topology_overrides and (lab_name is not None or (
-            not booted and drill.topology == "default" and len(state.running_labs()) == 1)):
-        yield Lab.attach(lab_name)
+def _lab_for(drill: Drill, target: Target, booted: dict[str, Lab]) -> Iterator[Lab]:
+    """The target lab when it fits the drill, else one booted for its topology (kept for the next drills)."""
+    if target.fits(drill):
+        yield Lab.attach(target.name)
         return
     path, name = drill_topology(drill)
     if name not in booted:
@@ -51,15 +63,27 @@ def _lab_for(drill: Drill, lab_name: str | None, booted: dict[str, Lab]) -> Iter
     yield booted[name]
 
 
-def _run_one(file: Path, lab_name: str | None, report: Path | None, junit: Path | None, booted: dict[str, Lab],
+def _run_one(file: Path, target: Target, report: Path | None, junit: Path | None, booted: dict[str, Lab],
              quiet: bool) -> DrillResult:
     drill = load_drill(file)
-    with _lab_for(drill, lab_name, booted) as lab:
+    with _lab_for(drill, target, booted) as lab:
         def say(message: str) -> None:
             if not quiet:
                 click.echo(f"  {drill.name}: {message}", err=True)
 
         return run_drill(lab, drill, report, junit, progress=say)
+
+
+@contextmanager
+def _booting() -> Iterator[dict[str, Lab]]:
+    """Labs booted for the drills, taken down at the end; SIGTERM unwinds like Ctrl-C (faults restored)."""
+    booted: dict[str, Lab] = {}
+    try:
+        with interrupts.sigterm_raises(KeyboardInterrupt):
+            yield booted
+    finally:
+        for lab in booted.values():
+            lab.down()
 
 
 @click.group()
@@ -77,18 +101,13 @@ def drill() -> None:
 @reports_errors
 def run(file: Path, lab_name: str | None, report: Path | None, junit: Path | None) -> None:
     """Run one drill FILE; exit non-zero when an expectation fails."""
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    booted: dict[str, Lab] = {}
-    try:
-        result = _run_one(file, lab_name, report, junit, booted, quiet=False)
-    except KeyboardInterrupt:
-        click.echo("interrupted: every injected fault was restored"
-                   + (f"; partial report in {report}" if report else ""), err=True)
-        sys.exit(130)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        for lab in booted.values():
-            lab.down()
+    with _booting() as booted:
+        try:
+            result = _run_one(file, Target.of(lab_name), report, junit, booted, quiet=False)
+        except KeyboardInterrupt:
+            click.echo("interrupted: every injected fault was restored"
+                       + (f"; partial report in {report}" if report else ""), err=True)
+            sys.exit(130)
     click.echo(summary_line(result))
     for e in result.expectations:
         if e.passed is False:
@@ -106,14 +125,14 @@ def run(file: Path, lab_name: str | None, report: Path | None, junit: Path | Non
 @reports_errors
 def run_all(lab_name: str | None, report: Path, verbose: bool) -> None:
     """Run every shipped drill, one line each: pass or fail, p95 convergence, lost probes, HTTP errors."""
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    booted: dict[str, Lab] = {}
+    files = shipped_drills()
+    target = Target.of(lab_name)
     failed = 0
-    try:
-        for file in shipped_drills():
+    with _booting() as booted:
+        for file in files:
             name = file.stem
             try:
-                result = _run_one(file, lab_name, report / name, report / name / "junit.xml", booted, not verbose)
+                result = _run_one(file, target, report / name, report / name / "junit.xml", booted, not verbose)
             except KeyboardInterrupt:
                 click.echo(f"interrupted during {name}: faults restored; partial report in {report / name}", err=True)
                 sys.exit(130)
@@ -123,9 +142,5 @@ def run_all(lab_name: str | None, report: Path, verbose: bool) -> None:
                 continue
             failed += not result.passed
             click.echo(summary_line(result))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        for lab in booted.values():
-            lab.down()
-    click.echo(f"{failed} of {len(shipped_drills())} drills failed; reports in {report}")
+    click.echo(f"{failed} of {len(files)} drills failed; reports in {report}")
     sys.exit(1 if failed else 0)

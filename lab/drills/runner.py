@@ -8,7 +8,6 @@ is marked incomplete; with a report directory the partial report is written befo
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import interrupts
 from ..errors import LabError
 from ..runtime.state import RunningLab
 from . import edgestats, faults, http_load, logs
@@ -178,24 +178,6 @@ def _watch_function() -> tuple[str, Callable[..., Iterator[Probe]]]:
     return "anycastlab.probes.watch (DNS CHAOS id.server)", watch
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold off SIGINT/SIGTERM while restoring, so a second Ctrl-C cannot leave a fault in place."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum))
-                for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        if pending:
-            raise KeyboardInterrupt
-
-
 def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, junit: Path | str | None = None,
               progress: Progress | None = None) -> DrillResult:
     """Run `drill` on `lab` (a Lab or a RunningLab); write reports when asked. Restores on any exit."""
@@ -275,8 +257,9 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                     if load is not None:
                         snaps["fault"] = edgestats.snapshot(running)
                     started = result.fault_t = time.time()
-                item = faults.inject(running, step.fail)
-                injected.append(item)
+                with interrupts.held():  # a Ctrl-C half-way through would leave a fault nobody undoes
+                    item = faults.inject(running, step.fail)
+                    injected.append(item)
                 result.injected.append({"mode": step.fail.mode, "pop": step.fail.pop, "link": step.fail.link,
                                         "t": rel(started), **item.details})
             elif step.wait is not None:
@@ -301,7 +284,7 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
     except BaseException as exc:
         result.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         say(f"drill stopped ({result.error}); restoring {len(injected)} fault(s)")
-        with _signals_held():
+        with interrupts.held():
             for item in reversed(list(injected)):
                 try:
                     restore(Restore(mode=item.fault.mode, pop=item.fault.pop, link=item.fault.link))
