@@ -104,7 +104,8 @@ def analyse(records: list[Probe], clients: list[str], fault_t: float, restore_t:
         lost = sum(1 for p in since if p.pop is None)
         # The longest run of lost probes after the fault.
         outage, window = 0.0, None
-        last_ok = before[-1].t if before and before[-1].pop is not None else None
+        # The last answer before the fault, even when the probes just before it were already lost.
+        last_ok = next((p.t for p in reversed(before) if p.pop is not None), None)
         run_start: float | None = None
         for p in since:
             if p.pop is None:
