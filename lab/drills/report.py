@@ -119,25 +119,30 @@ def _cache_line(cache: dict[str, Any]) -> str:
 
 
 def junit_xml(result: DrillResult) -> str:
-    suite = ET.Element("testsuite", name=f"drill.{result.drill.name}", tests=str(len(result.expectations) + 1),
-                       failures="0", skipped="0", errors="0")
-    failures = skipped = errors = 0
-    case = ET.SubElement(suite, "testcase", classname=f"drill.{result.drill.name}", name="runs to completion")
-    if not result.complete:
-        errors += 1
-        ET.SubElement(case, "error", message=result.error or "incomplete").text = result.error or ""
+    """One test case per expectation. In a drill that stopped early, what it never evaluated is an error; a
+    drill with no expectations gets one case, "runs to completion", so an interrupted run still shows red."""
+    suite = ET.Element("testsuite", name=f"drill.{result.drill.name}")
+    counts = {"failure": 0, "skipped": 0, "error": 0}
+
+    def case(name: str, outcome: str | None, message: str, text: str = "") -> None:
+        element = ET.SubElement(suite, "testcase", classname=f"drill.{result.drill.name}", name=name)
+        if outcome is not None:
+            counts[outcome] += 1
+            ET.SubElement(element, outcome, message=message).text = text or None
+
     for e in result.expectations:
-        case = ET.SubElement(suite, "testcase", classname=f"drill.{result.drill.name}", name=e.name)
         if e.passed is False:
-            failures += 1
-            ET.SubElement(case, "failure", message=e.message).text = (
-                f"expected {e.expected!r}, got {e.actual!r}: {e.message}")
+            case(e.name, "failure", e.message, f"expected {e.expected!r}, got {e.actual!r}: {e.message}")
         elif e.passed is None:
-            skipped += 1
-            ET.SubElement(case, "skipped", message=e.message)
-    suite.set("failures", str(failures))
-    suite.set("skipped", str(skipped))
-    suite.set("errors", str(errors))
+            case(e.name, "skipped" if result.complete else "error", e.message)
+        else:
+            case(e.name, None, e.message)
+    if not result.expectations:
+        case("runs to completion", None if result.complete else "error", result.error or "incomplete")
+    suite.set("tests", str(len(suite)))
+    suite.set("failures", str(counts["failure"]))
+    suite.set("errors", str(counts["error"]))
+    suite.set("skipped", str(counts["skipped"]))
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 

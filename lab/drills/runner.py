@@ -18,9 +18,10 @@ from typing import Any
 from .. import interrupts
 from ..errors import LabError
 from ..runtime.state import RunningLab
-from . import edgestats, faults, http_load, logs
+from . import edgestats, expectations, faults, http_load, logs
 from .analysis import Probe, Timeline, analyse
-from .model import Drill, Expect, Restore, Wait, check_against
+from .expectations import ExpectationResult
+from .model import Drill, Restore, Wait, check_against
 
 Progress = Callable[[str], None]
 STABLE_TIMEOUT_S = 30.0
@@ -35,16 +36,6 @@ class StepResult:
     duration_s: float
     ok: bool
     detail: str = ""
-
-
-@dataclass
-class ExpectationResult:
-    name: str
-    expected: Any
-    actual: Any
-    passed: bool | None  # None: could not be measured in this lab (skipped)
-    message: str
-    step: int | None = None
 
 
 @dataclass
@@ -272,7 +263,7 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                 say(label)
             elif step.expect is not None:
                 label = "expect " + ", ".join(k for k, _ in step.expect.items())
-                result.expectations += _immediate(step.expect, probing.current(), index)
+                result.expectations += expectations.catchment(step.expect, probing.current(), index)
             result.steps.append(StepResult(index, step.kind, label, rel(started), round(time.time() - started, 3),
                                            ok, detail))
         if injected:
@@ -293,13 +284,14 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
             with contextlib.suppress(Exception):
                 wait_stable(1.0, drill.settle, back=True)
         _finish(result, probing, follower, running, clients, drill, load, snaps)
+        result.expectations += expectations.not_reached(drill, result.expectations, result.error)
         if report_dir is not None or junit is not None:
             from .report import write_reports
 
             write_reports(result, report_dir, junit)
         raise
     _finish(result, probing, follower, running, clients, drill, load, snaps)
-    result.expectations += _deferred(drill, result)
+    result.expectations += expectations.whole_drill(drill, result.timeline, result.lost_probes, result.http)
     if report_dir is not None or junit is not None:
         from .report import write_reports
 
@@ -355,54 +347,3 @@ def _wait(wait: Wait, wait_stable: Callable[[float, float, bool], bool]) -> tupl
         return True, f"wait {wait.seconds:g}s"
     ok = wait_stable(wait.steady, wait.timeout, wait.until == "baseline")
     return ok, f"wait until {wait.until} ({wait.steady:g}s steady, at most {wait.timeout:g}s)"
-
-
-def _immediate(expect: Expect, current: dict[str, str | None], step: int) -> list[ExpectationResult]:
-    out = []
-    if expect.catchment:
-        for client, pop in expect.catchment.items():
-            actual = current.get(client)
-            out.append(ExpectationResult(f"catchment {client}", pop, actual, actual == pop,
-                                         f"{client} is on {actual or 'no PoP (lost)'}, expected {pop}", step))
-    return out
-
-
-def _deferred(drill: Drill, result: DrillResult) -> list[ExpectationResult]:
-    """Expectations about the whole drill (from any `expect` step and the top-level `expect`)."""
-    expects = [(i, s.expect) for i, s in enumerate(drill.steps) if s.expect is not None] + [(None, drill.expect)]
-    conv = result.timeline.convergence()
-    outage = max((c.outage_s for c in result.timeline.clients), default=0.0)
-    worst = max(result.timeline.clients, key=lambda c: c.outage_s, default=None)
-    out = []
-    for step, expect in expects:
-        assert expect is not None
-        if expect.max_outage is not None:
-            who = f" ({worst.name})" if worst is not None and outage else ""
-            out.append(ExpectationResult("max_outage", expect.max_outage, outage, outage <= expect.max_outage,
-                                         f"longest outage {outage:.3f}s{who}, allowed {expect.max_outage:g}s", step))
-        if expect.max_lost_probes is not None:
-            lost = result.lost_probes
-            out.append(ExpectationResult("max_lost_probes", expect.max_lost_probes, lost,
-                                         lost <= expect.max_lost_probes,
-                                         f"{lost} probes lost, allowed {expect.max_lost_probes}", step))
-        if expect.convergence_p95 is not None:
-            p95 = conv["p95"] or 0.0
-            out.append(ExpectationResult("convergence_p95", expect.convergence_p95, p95,
-                                         p95 <= expect.convergence_p95,
-                                         f"p95 convergence {p95:.3f}s over {conv['n']} affected clients, "
-                                         f"allowed {expect.convergence_p95:g}s", step))
-        if expect.convergence_max is not None:
-            worst_c = conv["max"] or 0.0
-            out.append(ExpectationResult("convergence_max", expect.convergence_max, worst_c,
-                                         worst_c <= expect.convergence_max,
-                                         f"max convergence {worst_c:.3f}s, allowed {expect.convergence_max:g}s", step))
-        if expect.max_http_errors is not None:
-            failed = result.http.get("failed")
-            if failed is None:
-                out.append(ExpectationResult("max_http_errors", expect.max_http_errors, None, None,
-                                             "not measured: " + str(result.http.get("note")), step))
-            else:
-                out.append(ExpectationResult("max_http_errors", expect.max_http_errors, failed,
-                                             failed <= expect.max_http_errors,
-                                             f"{failed} HTTP errors, allowed {expect.max_http_errors}", step))
-    return out
