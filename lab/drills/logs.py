@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import LabError
 from ..runtime.state import RunningLab
 from ..runtime.vtysh import vtysh
+from .model import MAX_DRILL_S
 
 POLL_S = 0.02
 MAX_EVENTS = 20_000
@@ -57,6 +58,8 @@ def classify(line: str) -> str | None:
 
 
 class LogFollower:
+    """Reads new lines of every router's bgpd.log until stopped (at most MAX_DRILL_S, MAX_EVENTS events)."""
+
     def __init__(self, lab: RunningLab) -> None:
         self.lab = lab
         self.events: list[LogEvent] = []
@@ -74,7 +77,8 @@ class LogFollower:
         self._poll()
 
     def _run(self) -> None:
-        while not self._stop.wait(POLL_S):
+        deadline = time.monotonic() + MAX_DRILL_S
+        while not self._stop.wait(POLL_S) and time.monotonic() < deadline:
             self._poll()
 
     def _poll(self) -> None:

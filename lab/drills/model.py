@@ -28,6 +28,10 @@ Mode = Literal["withdraw", "graceful-shutdown", "session-down", "kill-bgpd", "cr
                "proxy-crash", "origin-down"]
 POP_MODES = {"withdraw", "graceful-shutdown", "session-down", "kill-bgpd", "crash", "blackhole", "proxy-crash"}
 MAX_DURATION_S = 600.0
+# The probes and the HTTP load stop by themselves after MAX_DRILL_S; a drill's waits, baseline and settle
+# may take at most MAX_PLANNED_S of it, which leaves the rest for injecting, restoring and warming caches.
+MAX_DRILL_S = 900.0
+MAX_PLANNED_S = 600.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 
 
@@ -203,7 +207,16 @@ class Drill(Strict):
     def _has_fault(self) -> Drill:
         if not any(s.fail is not None for s in self.steps):
             raise ValueError("a drill needs at least one `fail` step")
+        if self.planned_s > MAX_PLANNED_S:
+            raise ValueError(f"the waits, baseline and settle add up to {self.planned_s:.0f} s; "
+                             f"at most {MAX_PLANNED_S:.0f} s")
         return self
+
+    @property
+    def planned_s(self) -> float:
+        """The longest the drill's waits, baseline and settle can take."""
+        waits = [s.wait.seconds if s.wait.seconds is not None else s.wait.timeout for s in self.steps if s.wait]
+        return self.baseline + self.settle + sum(waits)
 
     @property
     def faults(self) -> list[Fault]:

@@ -21,7 +21,7 @@ from ..runtime.state import RunningLab
 from . import edgestats, expectations, faults, http_load, logs
 from .analysis import Probe, Timeline, analyse
 from .expectations import ExpectationResult
-from .model import Drill, Restore, Wait, check_against
+from .model import MAX_DRILL_S, Drill, Restore, Wait, check_against
 
 Progress = Callable[[str], None]
 STABLE_TIMEOUT_S = 30.0
@@ -116,8 +116,7 @@ class _Probing:
 
     def _run(self) -> None:
         try:
-            limit = MAX_DRILL_S
-            for record in self._watch(self.lab, self.drill.probes.rate_hz, limit, self.clients, self.stop_event,
+            for record in self._watch(self.lab, self.drill.probes.rate_hz, MAX_DRILL_S, self.clients, self.stop_event,
                                       timeout_s=self.drill.probes.timeout):
                 self.records.append(record)
         except BaseException as exc:  # reported by the runner
@@ -159,8 +158,6 @@ class _Probing:
                 break
         return out
 
-
-MAX_DRILL_S = 900.0
 
 
 def _watch_function() -> tuple[str, Callable[..., Iterator[Probe]]]:

@@ -63,3 +63,8 @@ def test_unknown_field(tmp_path: Path) -> None:
 def test_a_drill_needs_a_fault(tmp_path: Path) -> None:
     err = error_for(tmp_path, "name: d\nsteps:\n  - wait: 1s\n")
     assert "fail" in err.message
+
+
+def test_a_drill_longer_than_its_probes_run_is_refused(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "name: d\nsettle: 60s\nsteps:\n  - fail: {pop: a, mode: crash}\n  - wait: 10m\n")
+    assert "add up to 662 s" in err.message  # 2 s baseline + 60 s settle + 600 s wait
