@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from anycastlab.cli.mgmt_target import resolve_socket
+from anycastlab.cli.mgmt_target import resolve_sockets
 from anycastlab.edge.mgmt import MgmtError, call
 
 
@@ -28,17 +28,35 @@ def render(data: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON counters.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON counters (no --pop: one object per PoP).")
 @click.option("--socket", "socket", type=click.Path(path_type=Path), help="Proxy management socket.")
-@click.option("--lab", help="Lab name (with --pop) instead of --socket.")
-@click.option("--pop", help="PoP name (with --lab).")
+@click.option("--lab", metavar="NAME", help="Which lab (default: the only one running).")
+@click.option("--pop", help="Only this PoP (default: every PoP of the lab).")
 def stats(as_json: bool, socket: Path | None, lab: str | None, pop: str | None) -> None:
-    """Show a proxy's counters."""
-    path = resolve_socket(socket, lab, pop)
-    try:
-        status, data = call(path, "GET", "/stats")
-    except MgmtError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if status != 200 or not isinstance(data, dict):
-        raise click.ClickException(f"stats failed ({status}): {data}")
-    click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else render(data))
+    """Show the proxies' counters: every PoP of the lab, one PoP (--pop), or one socket (--socket)."""
+    targets = resolve_sockets(socket, lab, pop)
+    results: dict[str, dict[str, Any]] = {}
+    failed: list[str] = []
+    for name, path in targets:
+        try:
+            status, data = call(path, "GET", "/stats")
+        except MgmtError as exc:
+            failed.append(f"{name}: {exc}" if len(targets) > 1 else str(exc))
+            continue
+        if status != 200 or not isinstance(data, dict):
+            failed.append(f"{name}: stats failed ({status}): {data}" if len(targets) > 1
+                          else f"stats failed ({status}): {data}")
+            continue
+        results[name] = data
+    if len(targets) == 1:
+        if failed:
+            raise click.ClickException(failed[0])
+        data = next(iter(results.values()))
+        click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else render(data))
+        return
+    if as_json:
+        click.echo(json.dumps(results, indent=2, sort_keys=True))
+    else:
+        click.echo("\n\n".join(render(data) for data in results.values()))
+    if failed:
+        raise click.ClickException("; ".join(failed))
