@@ -40,11 +40,14 @@ class Target:
 
     name: str | None
     named: bool
+    prefix: str  # of the names of labs booted for drills
 
     @classmethod
-    def of(cls, lab_name: str | None) -> Target:
+    def of(cls, lab_name: str | None, prefix: str) -> Target:
+        if lab_name:
+            return cls(lab_name, True, prefix)
         running = state.running_labs()
-        return cls(lab_name, True) if lab_name else cls(running[0] if len(running) == 1 else None, False)
+        return cls(running[0] if len(running) == 1 else None, False, prefix)
 
     def fits(self, drill: Drill) -> bool:
         return self.name is not None and not drill.topology_overrides and (self.named or drill.topology == "default")
@@ -56,7 +59,7 @@ def _lab_for(drill: Drill, target: Target, booted: dict[str, Lab]) -> Iterator[L
     if target.fits(drill):
         yield Lab.attach(target.name)
         return
-    path, name = drill_topology(drill)
+    path, name = drill_topology(drill, target.prefix)
     if name not in booted:
         click.echo(f"booting {name} for the drills ...", err=True)
         booted[name] = Lab.up(path, name=name)
@@ -98,12 +101,14 @@ def drill() -> None:
 @click.option("--report", "report", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write report.json, report.md, timeline.png and junit.xml here.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="JUnit XML file.")
+@click.option("--prefix", default="drills", show_default=True, metavar="PREFIX",
+              help="Labs booted for drills are named PREFIX-TOPOLOGY[-HASH].")
 @reports_errors
-def run(file: Path, lab_name: str | None, report: Path | None, junit: Path | None) -> None:
+def run(file: Path, lab_name: str | None, report: Path | None, junit: Path | None, prefix: str) -> None:
     """Run one drill FILE; exit non-zero when an expectation fails."""
     with _booting() as booted:
         try:
-            result = _run_one(file, Target.of(lab_name), report, junit, booted, quiet=False)
+            result = _run_one(file, Target.of(lab_name, prefix), report, junit, booted, quiet=False)
         except KeyboardInterrupt:
             click.echo("interrupted: every injected fault was restored"
                        + (f"; partial report in {report}" if report else ""), err=True)
@@ -122,11 +127,13 @@ def run(file: Path, lab_name: str | None, report: Path | None, junit: Path | Non
 @click.option("--report", "report", type=click.Path(file_okay=False, path_type=Path), default=Path("drill-reports"),
               show_default=True, help="One sub-directory per drill.")
 @click.option("--verbose", "-v", is_flag=True, help="Show each drill's steps as they run.")
+@click.option("--prefix", default="drills", show_default=True, metavar="PREFIX",
+              help="Labs booted for drills are named PREFIX-TOPOLOGY[-HASH].")
 @reports_errors
-def run_all(lab_name: str | None, report: Path, verbose: bool) -> None:
+def run_all(lab_name: str | None, report: Path, verbose: bool, prefix: str) -> None:
     """Run every shipped drill, one line each: pass or fail, p95 convergence, lost probes, HTTP errors."""
     files = shipped_drills()
-    target = Target.of(lab_name)
+    target = Target.of(lab_name, prefix)
     failed = 0
     with _booting() as booted:
         for file in files:

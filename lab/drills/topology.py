@@ -14,11 +14,12 @@ from ..topology_files import resolve
 from .model import Drill
 
 
-def drill_topology(drill: Drill) -> tuple[Path, str]:
-    """(topology file, lab name) for booting the drill's own lab. Overrides produce a derived file."""
+def drill_topology(drill: Drill, prefix: str = "drills") -> tuple[Path, str]:
+    """(topology file, lab name starting with `prefix`) for booting the drill's own lab. Overrides produce a
+    derived file."""
     base = resolve(drill.topology)
     if not drill.topology_overrides:
-        return base, f"drills-{base.stem}"[:32]
+        return base, f"{prefix}-{base.stem}"[:32]
     yaml = YAML(typ="rt")
     doc = yaml.load(base.read_text())
     for key, value in drill.topology_overrides.items():
@@ -27,7 +28,7 @@ def drill_topology(drill: Drill) -> tuple[Path, str]:
         else:
             doc[key] = value
     digest = hashlib.sha1(json.dumps(drill.topology_overrides, sort_keys=True).encode()).hexdigest()[:6]
-    name = f"drills-{base.stem}-{digest}"[:32]
+    name = f"{prefix}-{base.stem}-{digest}"[:32]
     doc["name"] = name
     folder = paths.run_root().parent / "anycastlab-drill-topologies"
     folder.mkdir(parents=True, exist_ok=True, mode=0o755)
