@@ -87,7 +87,10 @@ def test_unknown_node_is_a_clear_error(default_lab: Lab) -> None:
     assert out.returncode == 1 and "unknown node 'nosuch'" in out.stderr and "Traceback" not in out.stderr
     out = subprocess.run([".venv/bin/anycastlab", "vtysh", "--lab", default_lab.name, "dtag-c1", "-c", "show bgp"],
                          capture_output=True, text=True)
-    assert out.returncode == 1 and "unknown node 'dtag-c1'" in out.stderr
+    assert out.returncode == 1 and "'dtag-c1' is a client, not a router" in out.stderr
+    out = subprocess.run([".venv/bin/anycastlab", "vtysh", "--lab", default_lab.name, "nosuch", "-c", "show bgp"],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "unknown node 'nosuch'" in out.stderr
 
 
 def test_vtysh_and_exec_verbs(default_lab: Lab) -> None:
