@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from anycastlab.drills import load_drill, run_drill
+from anycastlab.drills import faults, load_drill, run_drill
 from anycastlab.lifecycle import Lab
 from anycastlab.probes.watch import watch
-from anycastlab.runtime import cleanup, paths
+from anycastlab.runtime import cleanup, netns, paths
 from anycastlab.runtime.ledger import Ledger
 
 pytestmark = pytest.mark.integration
@@ -25,9 +25,8 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 DRILLS = ROOT / "topologies" / "drills"
 # One name per test session: with a fixed name, a concurrent run of the same tests (another checkout, a
-# CI-like run) attaches to or tears down this run's lab. That is the likely cause of the last CI failure,
-# where every node's namespace vanished mid-run and `--lab drill-it` reached a lab in another state.
-NAME = f"drill-it-{os.getpid()}"
+# CI-like run) attaches to or tears down this run's lab. ANYCASTLAB_TEST_PREFIX replaces `drill-it`.
+NAME = f"{os.environ.get('ANYCASTLAB_TEST_PREFIX', 'drill-it')}-{os.getpid()}"
 
 
 CLI = str(Path(sys.executable).parent / "anycastlab")
@@ -127,23 +126,29 @@ def test_impossible_expectation_fails_with_junit(lab: Lab, tmp_path: Path) -> No
     assert "allowed 0.001s" in (failing[0].find("failure").get("message") or "")  # type: ignore[union-attr]
 
 
-def test_interrupted_drill_restores_the_lab(lab: Lab, tmp_path: Path) -> None:
+def test_interrupted_drill_restores_every_fault(lab: Lab, tmp_path: Path) -> None:
     before = catchment(lab)
     drill = tmp_path / "long.yaml"
-    drill.write_text("name: long\nsteps:\n  - fail: {pop: fra, mode: crash}\n  - wait: 60s\n")
+    drill.write_text("name: long\nsteps:\n  - fail: {pop: fra, mode: blackhole}\n"
+                     "  - fail: {mode: link-down, link: [iad, cogent]}\n  - wait: 60s\n")
     report = tmp_path / "report"
     proc = subprocess.Popen([CLI, "drill", "run", str(drill), "--lab", NAME,
                              "--report", str(report)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     for line in proc.stdout:
-        if "wait 60s" in line or "fail crash fra" in line:
+        if "fail link-down iad-cogent" in line:
             break
         assert time.monotonic() < deadline
-    time.sleep(2)
+    time.sleep(2)  # orange has moved to gru; fra's sessions are still up (hold timer 9 s)
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=90)
     assert proc.returncode == 130, rest
     data = json.loads((report / "report.json").read_text())
     assert data["complete"] is False and data["passed"] is False and data["error"] == "interrupted"
+    assert [f["mode"] for f in data["faults"]] == ["blackhole", "link-down"]
+    orange = next(c for c in data["clients"] if c["name"] == "orange-c1")
+    assert orange["pop_before"] == "iad" and orange["pop_after"] == "gru", orange
+    assert faults.tagged_rules(lab.running, "fra") == []
+    assert netns.link_states(lab.running.pid("iad"))["cogent"] and netns.link_states(lab.running.pid("cogent"))["iad"]
     assert catchment(lab) == before
