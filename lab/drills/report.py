@@ -55,7 +55,9 @@ def markdown(result: DrillResult) -> str:
     if result.drill.description:
         lines += [result.drill.description, ""]
     if result.error:
-        lines += [f"**Stopped early:** {result.error}. Every injected fault was restored.", ""]
+        restored = ("Every injected fault was restored." if not result.restore_failures
+                    else f"**Restoring failed:** {'; '.join(result.restore_failures)}.")
+        lines += [f"**Stopped early:** {result.error}. {restored}", ""]
     faults = ", ".join(f"{f['mode']} {f['pop'] or '-'.join(f['link'] or [])} at {f['t']:+.3f}s"
                        for f in data["faults"]) or "none"
     lines += [

@@ -58,6 +58,7 @@ class DrillResult:
     http: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
     http_records: list[http_load.HttpRecord] = field(default_factory=list)
+    restore_failures: list[str] = field(default_factory=list)  # faults whose restore failed after an error
 
     @property
     def passed(self) -> bool:
@@ -82,6 +83,7 @@ class DrillResult:
             "passed": self.passed,
             "complete": self.complete,
             "error": self.error,
+            "restore_failures": self.restore_failures,
             "started_unix": round(self.started, 3),
             "fault_unix": None if self.fault_t is None else round(self.fault_t, 3),
             "restore_s": None if self.restore_t is None else round(self.restore_t - t0, 3),
@@ -266,8 +268,12 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
         if injected:
             result.steps.append(StepResult(len(drill.steps), "restore", "restore (end of drill) "
                                            + ", ".join(restore(Restore())), rel(time.time()), 0.0, True))
-        if not wait_stable(1.0, drill.settle, back=True):
+        settled, back = time.time(), wait_stable(1.0, drill.settle, back=True)
+        if not back:
             say(f"the clients were not all back on their PoPs {drill.settle:.0f} s after the drill")
+        result.steps.append(StepResult(len(result.steps), "wait", "every client back on its PoP (end of drill)",
+                                       rel(settled), round(time.time() - settled, 3), back,
+                                       "" if back else f"not within settle ({drill.settle:g}s): {probing.current()}"))
         result.complete = True
     except BaseException as exc:
         result.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
@@ -277,7 +283,7 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                 try:
                     restore(Restore(mode=item.fault.mode, pop=item.fault.pop, link=item.fault.link))
                 except Exception as undo_error:  # keep restoring the others
-                    result.error += f"; restoring {item.fault.label} failed: {undo_error}"
+                    result.restore_failures.append(f"{item.fault.label}: {undo_error}")
             with contextlib.suppress(Exception):
                 wait_stable(1.0, drill.settle, back=True)
         _finish(result, probing, follower, running, clients, drill, load, snaps)
@@ -286,6 +292,9 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
             from .report import write_reports
 
             write_reports(result, report_dir, junit)
+        if result.restore_failures:
+            raise LabError(f"drill {drill.name!r} stopped ({result.error}) and could not restore every fault; "
+                           f"lab {running.name!r} may still carry them", result.restore_failures) from exc
         raise
     _finish(result, probing, follower, running, clients, drill, load, snaps)
     result.expectations += expectations.whole_drill(drill, result.timeline, result.lost_probes, result.http)

@@ -9,7 +9,7 @@ from typing import Any
 from anycastlab.drills import expectations
 from anycastlab.drills.analysis import analyse
 from anycastlab.drills.model import Drill
-from anycastlab.drills.report import junit_xml
+from anycastlab.drills.report import junit_xml, markdown
 from anycastlab.drills.runner import DrillResult
 
 from .test_analysis import series
@@ -90,3 +90,11 @@ def test_an_interrupted_drill_reports_what_it_never_evaluated_as_errors() -> Non
     errors = [c.get("name") for c in suite.iter("testcase") if c.find("error") is not None]
     assert errors == ["max_outage", "max_lost_probes", "max_http_errors", "convergence_p95"]
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("6", "1", "4")
+
+
+def test_report_md_says_whether_the_faults_were_restored() -> None:
+    res = result(complete=False)
+    assert "Every injected fault was restored." in markdown(res)
+    res.restore_failures = ["withdraw fra: vtysh failed"]
+    text = markdown(res)
+    assert "Every injected fault was restored" not in text and "**Restoring failed:** withdraw fra" in text
