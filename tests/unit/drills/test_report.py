@@ -20,7 +20,9 @@ DRILL = Drill.model_validate({
               {"expect": {"catchment": {"c1": "sin", "c2": "iad"}}}, {"restore": "all"}],
     "expect": {"convergence_p95": "300ms", "max_lost_probes": 5, "max_outage": "1s", "max_http_errors": 0},
 })
-HTTP: dict[str, Any] = {"available": True, "ok": 90, "failed": 2, "by_class": {"reset": 2, "timeout": 0}}
+HTTP: dict[str, Any] = {"available": True, "ok": 90, "failed": 2, "by_class": {"reset": 2, "timeout": 0},
+                        "keepalive": {"at_fault": 2, "survived": 1},
+                        "retried": {"requests": 1, "first_try_by_class": {}}}
 
 
 def result(complete: bool = True) -> DrillResult:
