@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -81,7 +82,7 @@ def _last_change(probes: list[Probe], settled: str | None) -> float | None:
     return last
 
 
-def analyse(records: list[Probe], clients: list[str], fault_t: float, restore_t: float | None,
+def analyse(records: Sequence[Probe], clients: list[str], fault_t: float, restore_t: float | None,
             interval: float) -> Timeline:
     """`fault_t`: when the first fault went in; `restore_t`: when it was undone (None: never, in the run)."""
     timeline = Timeline()

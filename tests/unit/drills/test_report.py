@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from anycastlab.drills import expectations
-from anycastlab.drills.analysis import analyse
+from anycastlab.drills.analysis import Probe, analyse
 from anycastlab.drills.model import Drill
 from anycastlab.drills.report import junit_xml, markdown
 from anycastlab.drills.runner import DrillResult
@@ -27,7 +27,7 @@ HTTP: dict[str, Any] = {"available": True, "ok": 90, "failed": 2, "by_class": {"
 
 def result(complete: bool = True) -> DrillResult:
     # c1: fra, 3 probes lost after the fault at 0, then sin (convergence 0.3 s, outage 0.4 s); c2 stays on iad.
-    records = series("c1", ["fra"] * 10 + [None] * 3 + ["sin"] * 10) + series("c2", ["iad"] * 23)
+    records: list[Probe] = [*series("c1", ["fra"] * 10 + [None] * 3 + ["sin"] * 10), *series("c2", ["iad"] * 23)]
     res = DrillResult(drill=DRILL, lab="x", started=-2.0, fault_t=0.0, restore_t=1.2, complete=complete,
                       records=records, timeline=analyse(records, ["c1", "c2"], 0.0, 1.2, 0.1), http=HTTP,
                       cache={"hit_ratio_before": 1.0, "hit_ratio_after": 0.8})
