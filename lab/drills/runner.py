@@ -288,21 +288,22 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                 wait_stable(1.0, drill.settle, back=True)
         _finish(result, probing, follower, running, clients, drill, load, snaps)
         result.expectations += expectations.not_reached(drill, result.expectations, result.error)
-        if report_dir is not None or junit is not None:
-            from .report import write_reports
-
-            write_reports(result, report_dir, junit)
+        _write(result, report_dir, junit)
         if result.restore_failures:
             raise LabError(f"drill {drill.name!r} stopped ({result.error}) and could not restore every fault; "
                            f"lab {running.name!r} may still carry them", result.restore_failures) from exc
         raise
     _finish(result, probing, follower, running, clients, drill, load, snaps)
     result.expectations += expectations.whole_drill(drill, result.timeline, result.lost_probes, result.http)
+    _write(result, report_dir, junit)
+    return result
+
+
+def _write(result: DrillResult, report_dir: Path | str | None, junit: Path | str | None) -> None:
     if report_dir is not None or junit is not None:
-        from .report import write_reports
+        from .report import write_reports  # matplotlib: only when a report is wanted
 
         write_reports(result, report_dir, junit)
-    return result
 
 
 def _http_load(lab: RunningLab, drill: Drill, probe_clients: list[str]) -> http_load.HttpLoad | None:
