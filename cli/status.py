@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import click
 from anycastlab.lifecycle import Lab
 
 from .output import emit_json, lab_option, reports_errors, table
+
+
+def _supervisor_running(lab_name: str, pid: int | None) -> bool:
+    """Whether the lab's supervisor still runs (its pid, with its command line checked: pids get reused)."""
+    if pid is None:
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"anycastlab.runtime.supervisor" in argv and lab_name.encode() in argv
+
+
+def _sessions(routers: list[dict[str, Any]]) -> tuple[int, int]:
+    """(established, total) BGP sessions, each counted once although both ends list it."""
+    ends: dict[frozenset[str], list[bool]] = {}
+    for router in routers:
+        for session in router["sessions"]:
+            ends.setdefault(frozenset((router["name"], session["peer"])), []).append(
+                session["state"] == "Established")
+    return sum(all(states) for states in ends.values()), len(ends)
 
 
 @click.command()
@@ -16,14 +39,18 @@ from .output import emit_json, lab_option, reports_errors, table
 @reports_errors
 def status(lab_name: str | None, as_json: bool) -> None:
     """Show the running lab's BGP sessions, PoPs and client catchments."""
-    data = Lab.attach(lab_name).status()
+    lab = Lab.attach(lab_name)
+    data = lab.status()
+    supervisor = _supervisor_running(lab.running.name, lab.running.supervisor_pid)
     if as_json:
-        emit_json(data)
+        emit_json({**data, "supervisor_running": supervisor})
         return
-    sessions = [s for r in data["routers"] for s in r["sessions"]]
-    up = sum(s["state"] == "Established" for s in sessions)
+    up, total = _sessions(data["routers"])
     click.echo(f"lab {data['lab']}  anycast {data['anycast']}  AS{data['asn']}  "
-               f"BGP sessions {up}/{len(sessions)} established")
+               f"BGP sessions {up}/{total} established")
+    if not supervisor:
+        click.echo(f"supervisor NOT RUNNING (pid {lab.running.supervisor_pid}): the lab crashed, nothing restarts "
+                   f"or withdraws; `anycastlab clean --lab {data['lab']}` removes what is left")
     links = data["links"]
     releaser = links["releaser"]
     state = "" if releaser is None else f", releaser {'running' if releaser['running'] else 'NOT RUNNING'}"
