@@ -59,10 +59,10 @@ def _lab_for(drill: Drill, target: Target, booted: dict[str, Lab]) -> Iterator[L
     if target.fits(drill):
         yield Lab.attach(target.name)
         return
-    path, name = drill_topology(drill, target.prefix)
-    if name not in booted:
-        click.echo(f"booting {name} for the drills ...", err=True)
-        booted[name] = Lab.up(path, name=name)
+    with drill_topology(drill, target.prefix) as (path, name):
+        if name not in booted:
+            click.echo(f"booting {name} for the drills ...", err=True)
+            booted[name] = Lab.up(path, name=name)
     yield booted[name]
 
 

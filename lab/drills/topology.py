@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from ..runtime import paths
 from ..topology_files import resolve
 from .model import Drill
 
 
-def drill_topology(drill: Drill, prefix: str = "drills") -> tuple[Path, str]:
-    """(topology file, lab name starting with `prefix`) for booting the drill's own lab. Overrides produce a
-    derived file."""
+@contextlib.contextmanager
+def drill_topology(drill: Drill, prefix: str = "drills") -> Iterator[tuple[Path, str]]:
+    """(topology file, lab name starting with `prefix`) for booting the drill's own lab, inside the block.
+
+    Overrides produce a derived file in a temporary directory, removed when the block ends: the lab keeps
+    its own copy of the topology from the moment it is booted."""
     base = resolve(drill.topology)
     if not drill.topology_overrides:
-        return base, f"{prefix}-{base.stem}"[:32]
+        yield base, f"{prefix}-{base.stem}"[:32]
+        return
     yaml = YAML(typ="rt")
     doc = yaml.load(base.read_text())
     for key, value in drill.topology_overrides.items():
@@ -30,10 +35,8 @@ def drill_topology(drill: Drill, prefix: str = "drills") -> tuple[Path, str]:
     digest = hashlib.sha1(json.dumps(drill.topology_overrides, sort_keys=True).encode()).hexdigest()[:6]
     name = f"{prefix}-{base.stem}-{digest}"[:32]
     doc["name"] = name
-    folder = paths.run_root().parent / "anycastlab-drill-topologies"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o755)
-    path = folder / f"{name}.yaml"
-    with open(path, "w") as f:
-        yaml.dump(doc, f)
-    os.chmod(path, 0o644)
-    return path, name
+    with tempfile.TemporaryDirectory(prefix="anycastlab-drill-") as folder:
+        path = Path(folder) / f"{name}.yaml"
+        with open(path, "w") as f:
+            yaml.dump(doc, f)
+        yield path, name

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from anycastlab.drills.model import DrillFileError, load_drill, parse_duration
+from anycastlab.drills.topology import drill_topology
 
 DRILLS = Path(__file__).resolve().parents[3] / "topologies" / "drills"
 
@@ -68,3 +69,13 @@ def test_a_drill_needs_a_fault(tmp_path: Path) -> None:
 def test_a_drill_longer_than_its_probes_run_is_refused(tmp_path: Path) -> None:
     err = error_for(tmp_path, "name: d\nsettle: 60s\nsteps:\n  - fail: {pop: a, mode: crash}\n  - wait: 10m\n")
     assert "add up to 662 s" in err.message  # 2 s baseline + 60 s settle + 600 s wait
+
+
+def test_overrides_give_a_derived_topology_that_is_gone_after_the_boot() -> None:
+    drill = load_drill(DRILLS / "blackhole-bfd.yaml")
+    with drill_topology(drill, "rd-x") as (path, name):
+        assert name.startswith("rd-x-default-") and path.exists()
+        assert "interval_ms: 100" in path.read_text() and f"name: {name}" in path.read_text()
+    assert not path.exists()
+    with drill_topology(load_drill(DRILLS / "withdraw.yaml"), "rd-x") as (path, name):
+        assert (path.name, name) == ("default.yaml", "rd-x-default")
