@@ -20,6 +20,7 @@ PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#C
            "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F", "#AEC7E8"]
 UNKNOWN = "#DDDDDD"
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot"}
+MAX_CLIENTS_DRAWN = 4  # an ISP with more clients gets one node per PoP its clients landed on, with a count
 
 
 def pop_colours(plan: Plan) -> dict[str, str]:
@@ -46,6 +47,8 @@ def dot_source(plan: Plan, last: dict[str, Any] | None) -> str:
         "  node [fontname=Helvetica, fontsize=10, style=filled, fillcolor=white];",
         "  edge [color=\"#888888\"];",
     ]
+    grouped: set[str] = set()
+    group_edges: list[str] = []
     by_asn: dict[int, list[str]] = defaultdict(list)
     for node in plan.routers:
         if node.asn is not None:
@@ -69,8 +72,16 @@ def dot_source(plan: Plan, last: dict[str, Any] | None) -> str:
                 label = f"{name}\nAS{asn} eyeball"
                 lines.append(f"    {_q(name)} [shape=box, style=\"rounded,filled\", fillcolor=\"#F5F5F5\", "
                              f"label={_q(label)}];")
-                for client in (c for c in plan.clients if c.isp == name):
-                    lines.append("    " + _client(client.name, str(client_address(client)), landed, agree, colours))
+                clients = [c for c in plan.clients if c.isp == name]
+                if len(clients) <= MAX_CLIENTS_DRAWN:
+                    for client in clients:
+                        lines.append("    " + _client(client.name, str(client_address(client)), landed, agree,
+                                                      colours))
+                else:
+                    grouped.update(c.name for c in clients)
+                    nodes, edges = _client_groups(name, [c.name for c in clients], landed, agree, colours)
+                    lines += ["    " + n for n in nodes]
+                    group_edges += edges
             elif node.role == "origin":
                 label = f"{name}\nAS{asn} origin"
                 lines.append(f"    {_q(name)} [shape=cylinder, label={_q(label)}];")
@@ -78,7 +89,10 @@ def dot_source(plan: Plan, last: dict[str, Any] | None) -> str:
                 label = f"{name}\nAS{asn}"
                 lines.append(f"    {_q(name)} [shape=box, label={_q(label)}];")
         lines.append("  }")
+    lines += group_edges
     for link in plan.links:
+        if link.a in grouped or link.b in grouped:
+            continue
         if link.kind == "backbone":
             style = 'style=dashed, color="#444444"'
         elif link.kind == "access":
@@ -110,6 +124,29 @@ def _client(name: str, address: str, landed: dict[str, str | None], agree: dict[
         label, fill = f"{name}\n{address}\n-> {pop}", colours.get(pop, UNKNOWN)
     border = "" if agree.get(name, True) else ', color="#CC0000", penwidth=2.5'
     return f"{_q(name)} [shape=ellipse, fillcolor={_q(fill)}, label={_q(label)}{border}];"
+
+
+def _client_groups(isp: str, clients: list[str], landed: dict[str, str | None], agree: dict[str, bool],
+                   colours: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Many clients of one ISP as one node per outcome (a PoP, no answer, not probed): a map of 1000
+    client ellipses is unreadable, and what the reader wants is how each ISP splits across PoPs."""
+    outcome = {c: (landed[c] or "no answer") if c in landed else "not probed" for c in clients}
+    nodes, edges = [], []
+    for result, count in sorted(Counter(outcome.values()).items(), key=lambda kv: (-kv[1], kv[0])):
+        members = [c for c in clients if outcome[c] == result]
+        fill = colours.get(result, UNKNOWN)
+        arrow = f"-> {result}" if result in colours else result
+        disagree = sum(1 for c in members if not agree.get(c, True))
+        label = f"{isp}: {count} client{'' if count == 1 else 's'}\n{arrow}"
+        border = ""
+        if disagree:
+            label += f"\n{disagree} disagree with BGP"
+            border = ', color="#CC0000", penwidth=2.5'
+        group = f"{isp}~{result}"
+        nodes.append(f"{_q(group)} [shape=ellipse, fillcolor={_q(fill)}, label={_q(label)}{border}];")
+        edges.append(f"  {_q(isp)} -- {_q(group)} [color={_q(colours.get(result, '#BBBBBB'))}, "
+                     f"penwidth={1.5 + min(count, 100) / 20:.1f}];")
+    return nodes, edges
 
 
 def _title(plan: Plan, last: dict[str, Any] | None) -> str:

@@ -62,3 +62,25 @@ def test_watch_bounds() -> None:
 def test_probe_record_json() -> None:
     record = ProbeRecord(1700000000.1234567, "dtag-c1", 3, None, None)
     assert record.to_json() == {"t": 1700000000.123457, "client": "dtag-c1", "seq": 3, "pop": None, "rtt_ms": None}
+
+
+def test_an_isp_with_many_clients_is_drawn_as_one_node_per_pop(topologies_dir: Path, tmp_path: Path) -> None:
+    from anycastlab.model import load_topology
+    from anycastlab.plan import build_plan
+
+    text = (topologies_dir / "small.yaml").read_text()
+    big = tmp_path / "big.yaml"
+    big.write_text(text.replace("clients: 2", "clients: 300", 1))
+    plan = build_plan(load_topology(big))
+    isp = next(e.name for e in plan.topology.eyeballs if e.clients == 300)
+    clients = [c.name for c in plan.clients if c.isp == isp]
+    pops = [p.name for p in plan.pops]
+    landing: dict[str, str | None] = {c: pops[0] for c in clients[:200]}
+    landing |= {c: pops[1] for c in clients[200:290]}
+    landing[clients[290]] = None  # 9 more are not probed at all
+    source = graph.dot_source(plan, last_result(plan, landing))
+    assert f'label="{isp}: 200 clients\\n-> {pops[0]}"' in source
+    assert f'label="{isp}: 90 clients\\n-> {pops[1]}"' in source
+    assert f'label="{isp}: 9 clients\\nnot probed"' in source
+    assert f'{isp}: 1 client\\nno answer' in source
+    assert not any(f'"{c}"' in source for c in clients), "grouped clients are not drawn one by one"
