@@ -38,12 +38,21 @@ def _split(values: tuple[str, ...]) -> list[str]:
 def probe(lab_name: str | None, methods: tuple[str, ...], clients: tuple[str, ...], as_json: bool,
           watch: bool, rate: float, duration: float, out: Path | None) -> None:
     """Measure which PoP each client lands on and check it against BGP's prediction."""
+    ctx = click.get_current_context()
+    if not watch:
+        if out is not None:
+            raise click.UsageError("--out goes with --watch (save one-shot results with --json > FILE)")
+        given = [f"--{name}" for name in ("rate", "duration")
+                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            verb = "goes" if len(given) == 1 else "go"
+            raise click.UsageError(f"{' and '.join(given)} {verb} with --watch")
+    elif methods:
+        raise click.UsageError("--watch probes with DNS only; --method is for one-shot probes")
     lab = Lab.attach(lab_name).running
     if watch:
         _watch(lab, _split(clients) or None, rate, duration, out, as_json)
         return
-    if out is not None:
-        raise click.UsageError("--out goes with --watch (one-shot results are printed, or saved with --json > FILE)")
     run = run_probe(lab, list(methods) or None, _split(clients) or None)
     if as_json:
         emit_json(run.to_json())

@@ -22,6 +22,19 @@ def test_unknown_method_is_a_usage_error() -> None:
 
 
 @pytest.mark.usefixtures("no_labs")
+@pytest.mark.parametrize(("argv", "message"), [
+    (["probe", "--rate", "5"], "--rate goes with --watch"),
+    (["probe", "--duration", "2", "--rate", "5"], "--rate and --duration go with --watch"),
+    (["probe", "--out", "x.jsonl"], "--out goes with --watch"),
+    (["probe", "--watch", "--method", "http"], "--watch probes with DNS only"),
+])
+def test_watch_options_without_watch_are_usage_errors(argv: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+@pytest.mark.usefixtures("no_labs")
 @pytest.mark.parametrize("argv", [["probe"], ["probe", "--watch", "--duration", "1"], ["graph"]])
 def test_no_lab_running(argv: list[str]) -> None:
     result = CliRunner().invoke(cli, argv)
