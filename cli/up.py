@@ -43,4 +43,9 @@ def up(topology: str | None, name: str | None, foreground: bool, timeout: float,
         raise SystemExit(Lab.run_foreground(topology, name, timeout, show))
     lab = Lab.up(topology, name, timeout, show)
     if not as_json:
-        click.echo(f"lab {lab.name!r} is running. Try: anycastlab status | anycastlab nodes | anycastlab down")
+        from anycastlab.runtime.state import running_labs
+
+        # With other labs running, the verbs need --lab; say so in the hint.
+        flag = "" if running_labs() == [lab.name] else f" --lab {lab.name}"
+        click.echo(f"lab {lab.name!r} is running. Try: anycastlab status{flag} | anycastlab nodes{flag} | "
+                   f"anycastlab down{flag}")
