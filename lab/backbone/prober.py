@@ -36,7 +36,7 @@ from typing import Any
 from ..errors import LabError
 from ..model import BACKBONE_POOL, load_topology
 from ..plan import Plan, build_plan
-from ..runtime import netns, paths, procs
+from ..runtime import nsenter, paths, procs
 from ..runtime.state import TOPOLOGY_FILE
 from ..runtime.vtysh import vtysh, vtysh_json
 from .costs import LinkEstimate
@@ -153,7 +153,7 @@ class Prober:
             estimate = estimates.setdefault(frozenset((router, peer)), LinkEstimate())
             self.targets.append(Target(router, intf, peer, address, (base + i * 7) & 0xFFFF, estimate))
             if router not in self.sockets:
-                with netns.entered(pids[router]):
+                with nsenter.entered(pids[router]):
                     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
                 # Kernel receive timestamps: a reply's RTT does not include the time this loop was busy.
                 sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)

@@ -44,9 +44,9 @@ from typing import Any
 
 from netfilterqueue import COPY_META, NetfilterQueue, Packet
 
+from ..runtime.nsenter import entered
 from .shaping import Shaping
 
-CLONE_NEWNET = 0x40000000
 PR_SET_TIMERSLACK = 29
 QUEUE_MAXLEN = 20_000  # packets held at once per link: 40 ms at 500,000 packets per second
 SOCKET_BUFFER = 1 << 20
@@ -58,31 +58,7 @@ RT_PRIORITY = 1
 # this 2-core VM (bench/link_delay.py: +0.15..0.2 ms per direction without it); holding each packet that much
 # less keeps the added delay centred on the target. Delays shorter than this are served as fast as possible.
 DETOUR_S = 0.00015
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-@contextlib.contextmanager
-def in_namespace_of(pid: int) -> Any:
-    """runtime.netns.entered without pyroute2: importing it would cost this process 25 MB of RSS."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-        try:
-            setns(target)
-        finally:
-            os.close(target)
-        try:
-            yield
-        finally:
-            setns(home)
-    finally:
-        os.close(home)
+_libc = ctypes.CDLL(None, use_errno=True)  # prctl(PR_SET_TIMERSLACK)
 
 
 @dataclass
@@ -155,7 +131,7 @@ class Releaser:
         def arrived(packet: Packet, queue: Queue = queue) -> None:
             self._arrived(queue, packet)
 
-        with in_namespace_of(pid):
+        with entered(pid):
             nfq = NetfilterQueue()
             nfq.bind(queue.number, arrived, max_len=QUEUE_MAXLEN, mode=COPY_META, sock_len=SOCKET_BUFFER)
         queue.nfq = nfq

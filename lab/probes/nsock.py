@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..plan import Plan
-from ..runtime import netns
+from ..runtime import nsenter
 
 SOL_RAW = 255
 ICMP_FILTER = 1
@@ -27,7 +27,7 @@ ANCILLARY_SPACE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(16)
 
 def open_in(pid: int, family: int, kind: int, proto: int = 0) -> socket.socket:
     """A non-blocking socket created inside the network namespace held by `pid`."""
-    with netns.entered(pid):
+    with nsenter.entered(pid):
         sock = socket.socket(family, kind, proto)
     sock.setblocking(False)
     return sock

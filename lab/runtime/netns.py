@@ -1,8 +1,8 @@
 """Netlink work inside a node's network namespace, through pyroute2.
 
-Nodes live in unnamed namespaces held by their Mininet shell, so a namespace is reached through
-/proc/PID/ns/net. `setns` moves only the calling thread, which lets worker threads visit several nodes
-at once while the rest of the process stays in the host namespace.
+Nodes live in unnamed namespaces held by their Mininet shell, reached through /proc/PID/ns/net (see
+nsenter). Entering moves only the calling thread, which lets worker threads visit several nodes at once
+while the rest of the process stays in the host namespace.
 """
 
 from __future__ import annotations
@@ -14,29 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pyroute2 import IPRoute
-from pyroute2.netns import setns
+
+from .nsenter import entered
 
 
 def netns_inode(pid: int) -> int:
     return os.stat(f"/proc/{pid}/ns/net").st_ino
-
-
-@contextmanager
-def entered(pid: int) -> Iterator[None]:
-    """Run the body with this thread inside the network namespace of `pid`."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-        try:
-            setns(target)
-        finally:
-            os.close(target)
-        try:
-            yield
-        finally:
-            setns(home)
-    finally:
-        os.close(home)
 
 
 @contextmanager

@@ -27,9 +27,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from . import nsenter
+
 PRELOAD = ("anycastlab.cli.main", "anycastlab.cli.proxy", "anycastlab.cli.origin", "anycastlab.edge.proxy",
            "anycastlab.edge.origin", "anycastlab.edge.runner", "anycastlab.services.pop_dns")
-CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
 START_TIMEOUT = 10.0
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -70,10 +71,10 @@ def _child(request: dict[str, Any], zygote_pid: int) -> None:
         os._exit(1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
-    fd = os.open(f"/proc/{int(request['netns_pid'])}/ns/net", os.O_RDONLY)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
+    try:
+        nsenter.enter(int(request["netns_pid"]))
+    except OSError:
         os._exit(2)
-    os.close(fd)
     null = os.open(os.devnull, os.O_RDONLY)
     out = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(null, 0)
