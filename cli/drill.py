@@ -21,6 +21,7 @@ import click
 from anycastlab import interrupts
 from anycastlab.drills import Drill, DrillResult, load_drill, run_drill
 from anycastlab.drills.report import summary_line
+from anycastlab.drills.runner import RestoreFailed
 from anycastlab.drills.topology import drill_topology
 from anycastlab.lifecycle import Lab
 from anycastlab.runtime import state
@@ -143,6 +144,9 @@ def run_all(lab_name: str | None, report: Path, verbose: bool, prefix: str) -> N
             except KeyboardInterrupt:
                 click.echo(f"interrupted during {name}: faults restored; partial report in {report / name}", err=True)
                 sys.exit(130)
+            except RestoreFailed as exc:  # the lab may still carry the fault: no drill after this one
+                click.echo(f"{'ERROR':<10} {name:<24} {exc}")
+                sys.exit(1)
             except Exception as exc:  # one drill's failure to run does not stop the others
                 failed += 1
                 click.echo(f"{'ERROR':<10} {name:<24} {exc}")

@@ -27,6 +27,10 @@ Progress = Callable[[str], None]
 STABLE_TIMEOUT_S = 30.0
 
 
+class RestoreFailed(LabError):
+    """A drill stopped and could not undo a fault: the lab may still carry it, so no drill should follow."""
+
+
 @dataclass
 class StepResult:
     index: int
@@ -290,8 +294,8 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
         result.expectations += expectations.not_reached(drill, result.expectations, result.error)
         _write(result, report_dir, junit)
         if result.restore_failures:
-            raise LabError(f"drill {drill.name!r} stopped ({result.error}) and could not restore every fault; "
-                           f"lab {running.name!r} may still carry them", result.restore_failures) from exc
+            raise RestoreFailed(f"drill {drill.name!r} stopped ({result.error}) and could not restore every "
+                                f"fault; lab {running.name!r} may still carry them", result.restore_failures) from exc
         raise
     _finish(result, probing, follower, running, clients, drill, load, snaps)
     result.expectations += expectations.whole_drill(drill, result.timeline, result.lost_probes, result.http)
