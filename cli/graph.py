@@ -24,5 +24,5 @@ def graph(lab_name: str | None, out: Path) -> None:
     if last is None:
         click.echo("no probe result yet in this lab: running a census first", err=True)
         last = run_probe(lab, ["census"]).to_json()
-    catchment.render(lab.plan, last, out)
+    catchment.render(lab.plan, last, out, lab.name)
     click.echo(f"wrote {out} (clients coloured by {', '.join(last.get('methods', [])) or 'no'} measurement)")

@@ -35,7 +35,8 @@ class GateReport:
         up = self.sessions_total - len(self.sessions_down)
         parts = [f"BGP sessions {up}/{self.sessions_total} established"]
         if not self.sessions_down:
-            parts.append(f"{len(self.routes_missing)} routes missing (anycast at eyeballs, origin at PoPs)")
+            missing = len(self.routes_missing)
+            parts.append(f"{missing} route{'' if missing == 1 else 's'} missing (anycast at eyeballs, origin at PoPs)")
         if self.checked_clients:
             parts.append(f"{len(self.clients_unreachable)} clients cannot reach the anycast address")
         return "; ".join(parts)

@@ -25,5 +25,5 @@ def resolve(spec: str | Path | None) -> Path:
     if path.suffix == "" and path.name == str(spec):
         candidate = Path(str(resources.files("anycastlab.topologies") / f"{spec}.yaml"))
         if candidate.exists():
-            return candidate
+            return candidate.resolve()  # the source file, not the editable install's link to it
     raise LabError(f"no topology file {str(spec)!r} (shipped topologies: {', '.join(shipped())})")

@@ -31,7 +31,7 @@ def _q(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def dot_source(plan: Plan, last: dict[str, Any] | None) -> str:
+def dot_source(plan: Plan, last: dict[str, Any] | None, lab: str | None = None) -> str:
     colours = pop_colours(plan)
     landed: dict[str, str | None] = {}
     agree: dict[str, bool] = {}
@@ -43,7 +43,7 @@ def dot_source(plan: Plan, last: dict[str, Any] | None) -> str:
     lines = [
         "graph catchments {",
         "  graph [rankdir=LR, fontname=Helvetica, fontsize=11, newrank=true, splines=true,",
-        f"         label={_q(_title(plan, last))}, labelloc=t];",
+        f"         label={_q(_title(plan, last, lab))}, labelloc=t];",
         "  node [fontname=Helvetica, fontsize=10, style=filled, fillcolor=white];",
         "  edge [color=\"#888888\"];",
     ]
@@ -149,8 +149,9 @@ def _client_groups(isp: str, clients: list[str], landed: dict[str, str | None], 
     return nodes, edges
 
 
-def _title(plan: Plan, last: dict[str, Any] | None) -> str:
-    title = f"{plan.topology.name}: catchments of {plan.topology.anycast.ip}"
+def _title(plan: Plan, last: dict[str, Any] | None, lab: str | None) -> str:
+    name = plan.topology.name if lab in (None, plan.topology.name) else f"lab {lab} ({plan.topology.name})"
+    title = f"{name}: catchments of {plan.topology.anycast.ip}"
     if last is None:
         return title + " (no probe result yet)"
     methods = ", ".join(last.get("methods", [])) or "none"
@@ -158,11 +159,11 @@ def _title(plan: Plan, last: dict[str, Any] | None) -> str:
     return f"{title}, measured by {methods}: {verdict}"
 
 
-def render(plan: Plan, last: dict[str, Any] | None, out: Path) -> Path:
+def render(plan: Plan, last: dict[str, Any] | None, out: Path, lab: str | None = None) -> Path:
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise LabError(f"cannot draw {out.name}: use a name ending in {', '.join(FORMATS)}")
-    source = dot_source(plan, last)
+    source = dot_source(plan, last, lab)
     if fmt == "dot":
         out.write_text(source)
         return out

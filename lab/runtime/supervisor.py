@@ -209,8 +209,8 @@ def prepare_run_dir(name: str, topology_file: Path) -> Path:
     """A fresh run directory holding a copy of the topology, so later verbs see exactly this plan."""
     directory = paths.lab_dir(name)
     if directory.exists():
-        raise LabError(f"lab {name!r} already exists at {directory}: run `anycastlab down` "
-                       f"(or `anycastlab clean` after a crash) first")
+        raise LabError(f"lab {name!r} already exists at {directory}: run `anycastlab down --lab {name}` "
+                       f"(or `anycastlab clean --lab {name}` after a crash) first")
     directory.mkdir(parents=True, mode=0o755)
     directory.parent.chmod(0o755)
     shutil.copyfile(topology_file, directory / TOPOLOGY_FILE)

@@ -73,7 +73,7 @@ def leftovers() -> type[Leftovers]:
 
 @pytest.fixture(scope="session")
 def default_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    name = "it-default"
+    name = f"it-default-{os.getpid()}"  # a concurrent run of the suite must not attach to or stop this lab
     lab = Lab.up("default", name=name, timeout=90)
     ledger = snapshot_ledger(name, tmp_path_factory.mktemp("ledger"))
     try:
