@@ -100,6 +100,10 @@ def test_vtysh_and_exec_verbs(default_lab: Lab) -> None:
     out = subprocess.run([".venv/bin/anycastlab", "exec", "--lab", default_lab.name, "fra", "--", "ip", "-br",
                           "addr", "show", "lo"], capture_output=True, text=True, check=True)
     assert ANYCAST in out.stdout
+    for command, code in ((["sh", "-c", "exit 3"], 3), (["no-such-command"], 127)):
+        out = subprocess.run([".venv/bin/anycastlab", "exec", "--lab", default_lab.name, "dtag-c1", "--", *command],
+                             capture_output=True, text=True)
+        assert out.returncode == code, out.stderr  # the command's own status, as a shell would give it
 
 
 @pytest.mark.parametrize("verb", ["status", "nodes"])
