@@ -3,47 +3,19 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
-from anycastlab.errors import LabError, TopologyError
+from anycastlab.errors import LabError
 from anycastlab.links import control, geo, kernel, units
 from anycastlab.links.shaping import Shaping
 from anycastlab.model import load_topology
 from anycastlab.plan import build_plan
-
-GOOD = """\
-name: t
-transits:
-  - {name: ta, asn: 64510, peers: [tb]}
-  - {name: tb, asn: 64511}
-pops:
-  - name: ams
-    upstreams: [ta]
-  - name: ord
-    upstreams: [tb]
-eyeballs:
-  - {name: ispa, asn: 64520, upstreams: [ta], clients: 2}
-origin:
-  upstreams: [tb]
-  pops: [ord]
-"""
+from minimal_topology import GOOD, error_for
+from minimal_topology import write as topo_file
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "links" / "default.txt"
-
-
-def topo_file(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "topo.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def error_for(tmp_path: Path, text: str) -> TopologyError:
-    with pytest.raises(TopologyError) as info:
-        load_topology(topo_file(tmp_path, text))
-    return info.value
 
 
 # -- units ----------------------------------------------------------------------------------------------
