@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import procs
+from . import netns, procs
 from .ledger import Ledger
 
 
@@ -56,18 +56,25 @@ def recorded_processes(ledger: Ledger) -> list[tuple[str, int, int | None]]:
 
 
 def live_namespaces(ledger: Ledger) -> list[str]:
-    """Recorded node namespaces that any process on the machine still holds (a read-only scan of /proc)."""
-    inodes = {e.data["netns"]: e.name for e in ledger.of_kind("node") if "netns" in e.data}
+    """Recorded node namespaces that any process on the machine still holds (a read-only scan of /proc).
+
+    A namespace is matched by inode number, then confirmed by the tag the lab wrote on its loopback: the
+    kernel reuses a freed namespace's number at once, so another lab booting meanwhile would match too."""
+    nodes = {e.data["netns"]: e for e in ledger.of_kind("node") if "netns" in e.data}
     left = set()
-    for entry in Path("/proc").iterdir() if inodes else []:
+    for entry in Path("/proc").iterdir() if nodes else []:
         if not entry.name.isdigit():
             continue
         try:
             inode = os.stat(entry / "ns" / "net").st_ino
         except OSError:
             continue
-        if inode in inodes:
-            left.add(inodes[inode])
+        node = nodes.get(inode)
+        if node is None or node.name in left:
+            continue
+        tag = node.data.get("tag")
+        if tag is None or netns.loopback_alias(int(entry.name)) in (tag, None):
+            left.add(node.name)
     return sorted(left)
 
 

@@ -22,6 +22,23 @@ def netns_inode(pid: int) -> int:
     return os.stat(f"/proc/{pid}/ns/net").st_ino
 
 
+def namespace_tag(lab: str, node: str) -> str:
+    """What the lab writes as the alias of a node's loopback. The kernel hands a freed namespace's inode
+    number to the next namespace made, so the inode alone cannot tell our namespace from another lab's."""
+    return f"anycastlab:{lab}:{node}"
+
+
+def loopback_alias(pid: int) -> str | None:
+    """The alias of the loopback in `pid`'s namespace (None if it has none, or the process is gone)."""
+    try:
+        with iproute(pid) as ipr:
+            links = ipr.get_links(ipr.link_lookup(ifname="lo")[0])
+    except (OSError, IndexError):
+        return None
+    alias = links[0].get_attr("IFLA_IFALIAS") if links else None
+    return str(alias) if alias is not None else None
+
+
 @contextmanager
 def iproute(pid: int) -> Iterator[IPRoute]:
     """An IPRoute socket opened inside the node's namespace (the socket stays bound to it)."""

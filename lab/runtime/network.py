@@ -26,6 +26,7 @@ CONFIG_THREADS = 8
 @dataclass
 class Network:
     hosts: dict[str, Host] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # node -> its namespace's tag (the loopback's alias)
 
     def pid(self, node: str) -> int:
         return int(self.hosts[node].pid)
@@ -46,7 +47,9 @@ def build(plan: Plan, ledger: Ledger, on_node: Callable[[str], None] | None = No
         host = Host(node.name, inNamespace=True)
         net.hosts[node.name] = host
         pid = int(host.pid)
-        ledger.record("node", node.name, pid=pid, start=procs.start_time(pid), netns=netns.netns_inode(pid))
+        net.tags[node.name] = netns.namespace_tag(ledger.path.parent.name, node.name)
+        ledger.record("node", node.name, pid=pid, start=procs.start_time(pid), netns=netns.netns_inode(pid),
+                      tag=net.tags[node.name])
         if on_node:
             on_node(node.name)
     for link in plan.links:
@@ -57,10 +60,10 @@ def build(plan: Plan, ledger: Ledger, on_node: Callable[[str], None] | None = No
 def configure(plan: Plan, net: Network) -> None:
     """Addresses, routes and per-namespace sysctls for every node, in parallel."""
     with ThreadPoolExecutor(CONFIG_THREADS) as pool:
-        list(pool.map(lambda n: _configure_node(n, net.pid(n.name)), plan.nodes.values()))
+        list(pool.map(lambda n: _configure_node(n, net.pid(n.name), net.tags.get(n.name)), plan.nodes.values()))
 
 
-def _configure_node(node: Node, pid: int) -> None:
+def _configure_node(node: Node, pid: int, tag: str | None) -> None:
     if node.is_router:
         netns.write_sysctl(pid, "net.ipv4.ip_forward", "1")
         # Anycast replies leave by whichever link BGP picks, not the one the request came in on.
@@ -70,6 +73,8 @@ def _configure_node(node: Node, pid: int) -> None:
     with netns.iproute(pid) as ipr:
         lo = ipr.link_lookup(ifname="lo")[0]
         ipr.link("set", index=lo, state="up")
+        if tag is not None:
+            ipr.link("set", index=lo, ifalias=tag)
         lo_addresses = list(node.lo_addresses)
         if node.loopback is not None:
             ipr.addr("add", index=lo, address=str(node.loopback), prefixlen=32)
