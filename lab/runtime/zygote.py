@@ -27,6 +27,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import setproctitle
+
 from . import nsenter
 
 PRELOAD = ("anycastlab.cli.main", "anycastlab.cli.proxy", "anycastlab.cli.origin", "anycastlab.edge.proxy",
@@ -81,6 +83,8 @@ def _child(request: dict[str, Any], zygote_pid: int) -> None:
     os.dup2(out, 1)
     os.dup2(out, 2)
     sys.argv = [request["module"], *request["args"]]
+    # Look like the `python -m module ...` it stands for, so `ps` and `pgrep -af proxy` find it.
+    setproctitle.setproctitle(" ".join([sys.executable, "-m", request["module"], *request["args"]]))
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="runpy")  # "found in sys.modules": preloaded
     code = 0
     try:
