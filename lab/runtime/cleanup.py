@@ -61,7 +61,7 @@ def live_namespaces(ledger: Ledger) -> list[str]:
     A namespace is matched by inode number, then confirmed by the tag the lab wrote on its loopback: the
     kernel reuses a freed namespace's number at once, so another lab booting meanwhile would match too."""
     nodes = {e.data["netns"]: e for e in ledger.of_kind("node") if "netns" in e.data}
-    left = set()
+    ours: dict[int, bool] = {}  # inode -> whether its namespace is the lab's (asked once per namespace)
     for entry in Path("/proc").iterdir() if nodes else []:
         if not entry.name.isdigit():
             continue
@@ -69,13 +69,11 @@ def live_namespaces(ledger: Ledger) -> list[str]:
             inode = os.stat(entry / "ns" / "net").st_ino
         except OSError:
             continue
-        node = nodes.get(inode)
-        if node is None or node.name in left:
+        if inode not in nodes or ours.get(inode):
             continue
-        tag = node.data.get("tag")
-        if tag is None or netns.loopback_alias(int(entry.name)) in (tag, None):
-            left.add(node.name)
-    return sorted(left)
+        tag = nodes[inode].data.get("tag")
+        ours[inode] = tag is None or netns.loopback_alias(int(entry.name)) in (tag, None)
+    return sorted(nodes[inode].name for inode, held in ours.items() if held)
 
 
 def remove(lab_dir: Path) -> list[str]:

@@ -43,35 +43,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         shutil.copyfile(paths.lab_dir(name) / "ledger.jsonl", copy)  # the conftest leftovers pattern
         ledger = Ledger(copy)
         assert any(e.name == "backbone/prober" for e in ledger.of_kind("process")), "no prober in the ledger"
-        down_at = boot_ticks()
         booted.down()
         # the prober (and the link releaser) ended by pid at down; nothing of the lab is left
         assert not cleanup.recorded_processes(ledger)
-        assert not namespaces_held(ledger, down_at)
+        assert not cleanup.live_namespaces(ledger)
         assert not paths.lab_dir(name).exists()
-
-
-def boot_ticks() -> float:
-    return float(Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK")
-
-
-def namespaces_held(ledger: Ledger, before: float) -> list[str]:
-    """The lab's namespaces still held by a process that existed before `down`. The kernel hands a freed
-    namespace's inode number to the next namespace made, so a lab another engineer boots a moment later
-    can hold the same numbers: its processes, started after our `down` began, are not ours."""
-    inodes = {e.data["netns"]: e.name for e in ledger.of_kind("node") if "netns" in e.data}
-    held = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            inode = os.stat(entry / "ns" / "net").st_ino
-            started = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[19])
-        except (OSError, IndexError, ValueError):
-            continue
-        if inode in inodes and started < before:
-            held.add(inodes[inode])
-    return sorted(held)
 
 
 def anycastlab(lab: Lab, *args: str) -> str:

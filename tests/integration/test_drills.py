@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,39 +43,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         ledger.path.write_bytes((lab.running.directory / "ledger.jsonl").read_bytes())
         lab.down()
         assert not cleanup.recorded_processes(ledger), "processes left behind"
-        left = [h for h in holders(ledger) if not h.elsewhere]
-        assert not left, f"namespaces left behind, held by {left}"
+        left = cleanup.live_namespaces(ledger)
+        assert not left, f"namespaces left behind: {left}, held by {holders(ledger, left)}"
         assert not paths.lab_dir(NAME).exists()
 
 
-@dataclass(frozen=True)
-class Holder:
-    node: str
-    pid: int
-    state: str
-    ppid: int
-    cmd: str
-
-    @property
-    def elsewhere(self) -> bool:
-        """Visibly another lab's process. The kernel hands a freed namespace's inode number to the next new
-        namespace, so a lab booted just after `down` can hold "our" inodes (seen: another run's `mininet:ta`
-        shells in the inodes of telia and six other routers)."""
-        shell = re.search(r"mininet:(\S+)", self.cmd)
-        lab_dir = re.search(r"/run/anycastlab/([^/\s]+)", self.cmd)
-        return bool((shell and shell.group(1) != self.node) or (lab_dir and lab_dir.group(1) != NAME))
-
-
-def holders(ledger: Ledger) -> list[Holder]:
-    """Every process whose network namespace has the inode of one the lab's nodes had."""
-    inodes = {e.data["netns"]: e.name for e in ledger.of_kind("node") if "netns" in e.data}
+def holders(ledger: Ledger, nodes: list[str]) -> list[str]:
+    """Which processes hold these nodes' namespaces (pid, state, parent, command): for the failure message."""
+    inodes = {e.data["netns"]: e.name for e in ledger.of_kind("node") if "netns" in e.data and e.name in nodes}
     found = []
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and (node := inodes.get(os.stat(entry / "ns" / "net").st_ino)):
                 stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
                 cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:100]
-                found.append(Holder(node, int(entry.name), stat[0], int(stat[1]), cmd))
+                found.append(f"{node}: pid {entry.name} state {stat[0]} ppid {stat[1]} {cmd}")
         except OSError:
             continue
     return found
