@@ -123,12 +123,23 @@ class Origin(Place):
 PROFILES: dict[str, tuple[int, int]] = {"default": (3, 9), "fast": (1, 3), "internet": (60, 180)}
 
 
+MULTIPATHS = 8  # `maximum-paths` with multipath on: more than any shipped topology's ties
+
+
 class Bgp(Strict):
-    """BGP timers: a named profile, optionally overridden field by field."""
+    """BGP timers (a named profile, optionally overridden field by field) and how ties are installed.
+
+    `multipath: false` (the default, like most ISP routers): each router installs one best path
+    (`maximum-paths 1`), chosen by BGP's tie-break, so the PoP community on an eyeball's best path is
+    where its clients land. `true`: equal paths (same local-pref and AS-path length, from any neighbour
+    AS: `bgp bestpath as-path multipath-relax`) are all installed and flows are hashed across them
+    (ECMP); a client's prediction is then the set of PoPs its ISP's FIB reaches.
+    """
 
     profile: Literal["default", "fast", "internet"] = "default"
     keepalive: int | None = Field(default=None, ge=1, le=21845)
     hold: int | None = Field(default=None, ge=3, le=65535)
+    multipath: bool = False
 
     @property
     def timers(self) -> tuple[int, int]:

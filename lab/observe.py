@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import LabError
 from .plan import Plan
 from .runtime.vtysh import vtysh_json
 
@@ -62,9 +65,96 @@ def pop_of(plan: Plan, path: dict[str, Any] | None) -> str | None:
     return None
 
 
-def predicted_pop(plan: Plan, isp: str, directory: Path) -> str | None:
-    """The PoP the ISP router's best path to the anycast /32 leads to: where its clients should land."""
-    return pop_of(plan, best_path(directory, plan.topology.anycast.network))
+TIE = "|"  # a multipath prediction of several PoPs is written "fra|iad" (sorted)
+
+
+def predicted_pop(plan: Plan, isp: str, directory: Path,
+                  router_dir: Callable[[str], Path] | None = None) -> str | None:
+    """Where the ISP's clients should land: with `bgp.multipath` off, the PoP its router's best path
+    leads to (each router installs that one path); with it on, the PoPs its FIB reaches, hop by hop,
+    joined by "|" when several. `router_dir` finds the other routers (default: `directory`'s siblings)."""
+    if not plan.topology.bgp.multipath:
+        return pop_of(plan, best_path(directory, plan.topology.anycast.network))
+    pops = fib_pops(plan, isp, router_dir or (lambda router: directory.parent / router))
+    return TIE.join(pops) or None
+
+
+def predicted_pop_sets(plan: Plan, router_dir: Callable[[str], Path],
+                       isps: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Each eyeball's predicted PoPs (one with multipath off; the FIB-reachable set with it on); a router
+    that cannot be asked predicts nothing (an empty list)."""
+    names = sorted(isps) if isps is not None else [e.name for e in plan.eyeballs]
+    if not plan.topology.bgp.multipath:
+        def one(isp: str) -> tuple[str, list[str]]:
+            try:
+                pop = pop_of(plan, best_path(router_dir(isp), plan.topology.anycast.network))
+            except LabError:
+                pop = None
+            return isp, [pop] if pop else []
+
+        with ThreadPoolExecutor(8) as pool:
+            return dict(pool.map(one, names))
+    table = fib_next_hops(plan, router_dir)
+    return {isp: walk_fib(plan, isp, table.get) for isp in names}
+
+
+def _fib_next_hops_of(plan: Plan, directory: Path) -> list[str]:
+    """The neighbours a router's FIB forwards the anycast address to (interfaces are named after them)."""
+    prefix = str(plan.topology.anycast.network)
+    data = vtysh_json(directory, f"show ip route {prefix} json")
+    out: list[str] = []
+    for entry in data.get(prefix, []) if isinstance(data, dict) else []:
+        if not entry.get("installed"):
+            continue
+        for hop in entry.get("nexthops", []):
+            name = hop.get("interfaceName")
+            if hop.get("fib") and name in plan.nodes and name not in out:
+                out.append(name)
+    return out
+
+
+def fib_next_hops(plan: Plan, router_dir: Callable[[str], Path]) -> dict[str, list[str]]:
+    """Every non-PoP router's FIB next hops towards the anycast address, asked in parallel; a router
+    that cannot be asked is left out."""
+    def one(router: str) -> tuple[str, list[str] | None]:
+        try:
+            return router, _fib_next_hops_of(plan, router_dir(router))
+        except LabError:
+            return router, None
+
+    routers = [n.name for n in plan.routers if n.role != "pop"]
+    with ThreadPoolExecutor(8) as pool:
+        return {r: hops for r, hops in pool.map(one, routers) if hops is not None}
+
+
+def walk_fib(plan: Plan, start: str, next_hops: Callable[[str], list[str] | None]) -> list[str]:
+    """The PoPs reached from `start` by following every FIB next hop (ECMP branches all), sorted.
+    Bounded: each router is visited once."""
+    pops: set[str] = set()
+    seen: set[str] = set()
+    stack = [start]
+    while stack:
+        router = stack.pop()
+        if router in seen:
+            continue
+        seen.add(router)
+        if plan.nodes[router].role == "pop":
+            pops.add(router)  # it holds the anycast address itself
+            continue
+        stack.extend(next_hops(router) or [])
+    return sorted(pops)
+
+
+def fib_pops(plan: Plan, start: str, router_dir: Callable[[str], Path]) -> list[str]:
+    """The PoPs `start`'s FIB reaches, asking each router on the way once."""
+    cache: dict[str, list[str]] = {}
+
+    def hops(router: str) -> list[str]:
+        if router not in cache:
+            cache[router] = _fib_next_hops_of(plan, router_dir(router))
+        return cache[router]
+
+    return walk_fib(plan, start, hops)
 
 
 def announcing(plan: Plan, pop: str, directory: Path) -> bool:

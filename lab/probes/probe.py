@@ -14,7 +14,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,10 +57,17 @@ class ClientReport:
         return min(((rank.get(m, 99), p) for m, p in found if counts[p] == best))[1]
 
     @property
+    def predicted_pops(self) -> list[str]:
+        """The predicted PoPs: one, or with `bgp.multipath` on the set the ISP's FIB reaches ("a|b")."""
+        return self.predicted_pop.split(observe.TIE) if self.predicted_pop else []
+
+    @property
     def agree(self) -> bool:
-        """Every method that ran found a PoP, and all of them and the prediction name the same one."""
-        answers = {r.pop for r in self.methods.values()} | {self.predicted_pop}
-        return bool(self.methods) and len(answers) == 1 and None not in answers
+        """Every method that ran found a PoP inside the predicted set (with one predicted PoP: all of them
+        and the prediction name the same one). Under ECMP, methods may see different PoPs of the set."""
+        answers = {r.pop for r in self.methods.values()}
+        return bool(self.methods) and None not in answers and bool(self.predicted_pops) \
+            and answers <= set(self.predicted_pops)
 
     def first(self, attribute: str, order: Sequence[str]) -> Any:
         for method in order:
@@ -78,6 +84,7 @@ class ClientReport:
             "address": self.address,
             "pop": self.pop,
             "predicted_pop": self.predicted_pop,
+            "predicted_pops": self.predicted_pops,
             "agree": self.agree,
             "rtt_ms": None if rtt is None else round(rtt, 3),
             "hops": self.first("hops", ["traceroute", "dns", "census"]),
@@ -151,17 +158,11 @@ def resolve_clients(lab: RunningLab, names: Sequence[str] | None) -> list[Node]:
 
 
 def predictions(lab: RunningLab, clients: list[Node]) -> dict[str, str | None]:
-    """Each client's predicted PoP: the PoP community on its ISP router's best path to the anycast /32."""
+    """Each client's ISP's predicted PoP: the PoP community on its router's best path to the anycast /32,
+    or with `bgp.multipath` on the PoPs its FIB reaches, joined by "|" (see observe.predicted_pop)."""
     isps = sorted({c.isp for c in clients if c.isp})
-
-    def one(isp: str) -> tuple[str, str | None]:
-        try:
-            return isp, observe.predicted_pop(lab.plan, isp, lab.router_dir(isp))
-        except LabError:
-            return isp, None
-
-    with ThreadPoolExecutor(8) as pool:
-        return dict(pool.map(one, isps))
+    sets = observe.predicted_pop_sets(lab.plan, lab.router_dir, isps)
+    return {isp: observe.TIE.join(pops) or None for isp, pops in sets.items()}
 
 
 def run_probe(lab: RunningLab, methods: Sequence[str] | None = None, clients: Sequence[str] | None = None,

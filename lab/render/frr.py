@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model import BACKBONE_POOL
+from ..model import BACKBONE_POOL, MULTIPATHS
 from ..plan import LOCAL_PREF, REL_TAG, Node, Plan, Relation
 
 DAEMON_ORDER = ("zebra", "bfdd", "ospfd", "bgpd")
@@ -109,6 +109,10 @@ def _bgpd(plan: Plan, node: Node) -> str:
         " bgp log-neighbor-changes",
         " bgp bestpath compare-routerid",
     ]
+    multipath = plan.topology.bgp.multipath
+    if multipath:
+        # Equal paths from different neighbour ASes are multipath too (ECMP across transits).
+        lines.append(" bgp bestpath as-path multipath-relax")
     if node.role != "pop":
         # Eyeballs and the origin announce aggregates that no single connected route covers.
         lines.append(" no bgp network import-check")
@@ -126,6 +130,8 @@ def _bgpd(plan: Plan, node: Node) -> str:
     lines.append(" !")
     lines.append(" address-family ipv4 unicast")
     lines += [f"  network {prefix} route-map ORIGINATE" for prefix in node.announce]
+    # FRR installs up to 64 equal paths unless told otherwise: one, unless the topology models ECMP.
+    lines.append(f"  maximum-paths {MULTIPATHS if multipath else 1}")
     for nb in node.neighbors:
         lines += [
             f"  neighbor {nb.address} route-map FROM-{nb.relation.upper()} in",
