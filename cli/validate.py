@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import click
-from anycastlab.lifecycle import load
+from anycastlab import topology_files
+from anycastlab.model import load_topology
 from anycastlab.plan import build_plan
+from anycastlab.predict import predict
 
 from .output import emit_json, reports_errors
 
@@ -12,10 +14,13 @@ from .output import emit_json, reports_errors
 @click.command()
 @click.argument("topology", required=False)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--predict", "with_prediction", is_flag=True,
+              help="Also print the offline catchment (as `anycastlab predict` does).")
 @reports_errors
-def validate(topology: str | None, as_json: bool) -> None:
+def validate(topology: str | None, as_json: bool, with_prediction: bool) -> None:
     """Validate TOPOLOGY and print a summary of its address plan."""
-    path, topo = load(topology)
+    path = topology_files.resolve(topology)
+    topo = load_topology(path)
     plan = build_plan(topo)
     pops = [p.name for p in plan.pops]
     summary: dict[str, object] = {
@@ -24,6 +29,9 @@ def validate(topology: str | None, as_json: bool) -> None:
         "delayed_links": sum(link.shaping.needs_delay for link in plan.links),
         "max_delay_ms": max((link.shaping.delay_ms for link in plan.links), default=0.0),
     }
+    prediction = predict(topo).to_json() if with_prediction else None
+    if prediction is not None:
+        summary["prediction"] = prediction
     if as_json:
         emit_json(summary)
     else:
@@ -31,3 +39,7 @@ def validate(topology: str | None, as_json: bool) -> None:
                    f"{summary['links']} links ({summary['delayed_links']} delayed, up to "
                    f"{summary['max_delay_ms']:g} ms one-way), {summary['sessions']} BGP sessions, "
                    f"PoPs {', '.join(pops)}")
+        if prediction is not None:
+            from .predict import render
+
+            click.echo("\nexpected catchment (offline, from the AS graph):\n" + render(prediction))
