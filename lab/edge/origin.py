@@ -2,6 +2,7 @@
 
 Routes (all GET/HEAD unless noted):
 
+- ``/``: an index page linking the other paths; cacheable like the static assets (with an ETag).
 - ``/static/<name>``: built-in assets (``1k.bin``, ``10k.bin``, ``1m.bin``, ``index.html``, ``app.js``,
   ``style.css``) or files from ``--static-dir``; ``Cache-Control: public, max-age=<static_max_age>``,
   a strong ``ETag``, ``Last-Modified`` and ``Cache-Tag``; conditional requests get 304.
@@ -50,6 +51,28 @@ def _builtin_assets() -> dict[str, tuple[bytes, str]]:
         "app.js": (b"console.log('anycastlab');\n", "application/javascript"),
         "style.css": (b"body { font-family: sans-serif; }\n", "text/css"),
     }
+
+
+INDEX_PAGE = b"""<!doctype html>
+<html><head><meta charset="utf-8"><title>anycastlab origin</title></head>
+<body>
+<h1>anycastlab origin ({name})</h1>
+<p>Every path below goes through the PoP a client lands on; <code>cf-cache-status</code> tells hit from miss.</p>
+<ul>
+<li><a href="/static/index.html">/static/index.html</a>, <a href="/static/app.js">/static/app.js</a>,
+ <a href="/static/style.css">/static/style.css</a>, <a href="/static/1k.bin">/static/1k.bin</a>,
+ <a href="/static/10k.bin">/static/10k.bin</a>, <a href="/static/1m.bin">/static/1m.bin</a>: cacheable assets</li>
+<li><a href="/cache/demo?max-age=60">/cache/&lt;anything&gt;?max-age=60</a>: cache headers chosen by the query
+ (max-age, s-maxage, swr, sie, tag, etag, vary, size, public, private, no-store, no-cache, must-revalidate)</li>
+<li><a href="/dynamic">/dynamic</a>: never cached</li>
+<li><a href="/slow?ms=500">/slow?ms=500</a>: answers after a delay (cacheable for 30 s)</li>
+<li><a href="/status/503">/status/&lt;code&gt;</a>: answers with that status</li>
+<li><a href="/echo">/echo</a>: the request as JSON (any method)</li>
+<li><a href="/health">/health</a>: ok</li>
+<li><a href="/cdn-cgi/trace">/cdn-cgi/trace</a>: answered by the PoP itself (colo=, the PoP's code)</li>
+</ul>
+</body></html>
+"""
 
 
 @dataclass
@@ -144,6 +167,7 @@ class OriginServer:
 
     def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=8 << 20)
+        app.router.add_route("GET", "/", self.index)
         app.router.add_route("GET", "/static/{name:.+}", self.static)
         app.router.add_route("GET", "/cache/{tail:.*}", self.cache)
         app.router.add_route("*", "/cache/{tail:.*}", self.cache_write)
@@ -174,18 +198,26 @@ class OriginServer:
         ims = parse_http_date(request.headers.get("If-Modified-Since"))
         return ims is not None and int(last_modified) <= ims
 
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        """`/`: what the origin serves, as links; a newcomer's first request should not be a 404."""
+        return self._cacheable(request, INDEX_PAGE.replace(b"{name}", self.config.name.encode()), "text/html",
+                               self.started, "index")
+
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         asset = self._asset(name)
         if asset is None:
             return web.Response(status=404, text="not found\n", headers={"Cache-Control": "max-age=10"})
         body, ctype, mtime = asset
+        return self._cacheable(request, body, ctype, mtime, f"static, static/{name}")
+
+    def _cacheable(self, request: web.Request, body: bytes, ctype: str, mtime: float, tags: str) -> web.Response:
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
         headers = {
             "Cache-Control": f"public, max-age={self.config.static_max_age}",
             "ETag": etag,
             "Last-Modified": http_date(mtime),
-            "Cache-Tag": f"static, static/{name}",
+            "Cache-Tag": tags,
         }
         if self._conditional(request, etag, mtime):
             return web.Response(status=304, headers=headers)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
@@ -124,6 +125,10 @@ class Response:
     ray: str | None = None  # set when the body already quotes the ray id (trace)
 
 
+# A Host value (RFC 9110 7.2 uri-host [":" port]): reg-name, IPv4 or an IP-literal; empty is allowed.
+_HOST_VALUE = re.compile(rb"^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?$")
+
+
 class _Reject(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
@@ -173,6 +178,7 @@ class ClientConnection(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        self._hosts = 0  # Host fields in the current request
         self._in_head = True
         self._head_bytes = 0
         self._field_bytes = 0
@@ -255,6 +261,7 @@ class ClientConnection(asyncio.Protocol):
         self.in_message = True
         self._url = b""
         self._headers = []
+        self._hosts = 0
         self._field_bytes = 0
         self._body = []
         self._body_bytes = 0
@@ -268,12 +275,18 @@ class ClientConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self._headers
         headers.append((name, value))
+        if len(name) == 4 and name.lower() == b"host":
+            self._hosts += 1
+            if self._hosts > 1 or not _HOST_VALUE.match(value):
+                raise _Reject(400)  # RFC 9112 3.2: more than one Host, or an invalid one
         self._field_bytes += len(name) + len(value) + 4
         if len(headers) > self.cfg.max_headers or self._field_bytes > self.cfg.max_header_bytes:
             raise _Reject(431)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        if not self._hosts and self.parser.get_http_version() == "1.1":
+            raise _Reject(400)  # RFC 9112 3.2: an HTTP/1.1 request must carry Host
         # The body gets its own deadline, counted once: a trickling upload cannot extend it.
         self.deadline = self.proxy.coarse_now + self.cfg.body_timeout
 
@@ -623,7 +636,13 @@ class EdgeProxy:
     # ---------------------------------------------------------------- purge
 
     def purge_url(self, url: str) -> int:
+        """Purge one URL; a bare path (`/static/app.js`) is purged under every Host the cache holds it for."""
         self.metrics.purges += 1
+        if url.startswith("/"):
+            target = url_key("x" + url)[1:]  # the path and query as a cache key has them
+            cached = self.store.keys()
+            keys = [k for k in cached if k.endswith(target) and "/" not in k[:len(k) - len(target)]]
+            return sum(self.store.purge_key(k) for k in keys)
         return self.store.purge_key(url_key(url))
 
     def purge_tag(self, tag: str) -> int:

@@ -321,6 +321,32 @@ def test_purge_by_url_tag_and_all_via_cli(lab: Lab) -> None:
     assert bad.returncode != 0
 
 
+def test_purge_a_bare_path_under_every_hostname_and_json(lab: Lab) -> None:
+    port = lab.http.rsplit(":", 1)[1]
+    for host in (HOST, "other.example"):
+        curl("-H", f"Host: {host}", f"http://127.0.0.1:{port}/cache/bare?max-age=600")
+        assert curl("-H", f"Host: {host}", f"http://127.0.0.1:{port}/cache/bare?max-age=600") \
+            .headers["cf-cache-status"] == "HIT"
+
+    def purge(*args: str) -> str:
+        return subprocess.run([str(BIN), "purge", "--socket", str(lab.mgmt), *args], capture_output=True,
+                              text=True, timeout=20, check=True).stdout
+
+    data = json.loads(purge("--url", "/cache/bare?max-age=600", "--json"))
+    assert data["purged"] == 2 and data["pops"] == {str(lab.mgmt): 2} and data["failed"] == []
+    for host in (HOST, "other.example"):
+        assert curl("-H", f"Host: {host}", f"http://127.0.0.1:{port}/cache/bare?max-age=600") \
+            .headers["cf-cache-status"] == "MISS"
+    curl(f"http://127.0.0.1:{port}/cache/bare2?max-age=600")
+    assert "nothing was cached for path /cache/bare2" in purge("--url", "/cache/bare2")
+    assert "purged 1" in purge("--url", "/cache/bare2?max-age=600")
+    nothing = purge("--url", "http://nothere.example/cache/x")
+    assert "nothing was cached for URL http://nothere.example/cache/x" in nothing and "/path alone" in nothing
+    no_path = subprocess.run([str(BIN), "purge", "--socket", str(lab.mgmt), "--url", "www.example.com"],
+                             capture_output=True, text=True, timeout=20)
+    assert no_path.returncode == 2 and "names no path" in no_path.stderr
+
+
 def test_stats_cli_json_counts(lab: Lab) -> None:
     out = subprocess.run([str(BIN), "stats", "--json", "--socket", str(lab.mgmt)], capture_output=True,
                          text=True, timeout=20, check=True).stdout
@@ -404,6 +430,37 @@ def test_pipelined_requests_answer_in_order(lab: Lab) -> None:
     assert out.count(b"HTTP/1.1 200 OK") == 3
     assert statuses[1] == b"BYPASS"
     assert out.rstrip().endswith(b"ray=" + re.findall(rb"cf-ray: (\S+)", out)[-1])
+
+
+def test_host_field_rules_of_rfc9112(lab: Lab) -> None:
+    """Two Host fields, an HTTP/1.1 request without one, or an invalid one: 400, never forwarded."""
+    curl(f"{lab.http}/static/10k.bin")  # cached: the fast path must refuse these too
+    echoes = lab.origin_hits("/echo")
+    for bad in (b"GET /static/10k.bin HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+                b"GET /static/10k.bin HTTP/1.1\r\nHost: x\r\nhost: x\r\n\r\n",
+                b"GET /echo HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+                b"GET /echo HTTP/1.1\r\nAccept: */*\r\n\r\n",
+                b"GET /static/10k.bin HTTP/1.1\r\n\r\n",
+                b"GET http://a.example/echo HTTP/1.1\r\n\r\n",
+                b"GET /echo HTTP/1.1\r\nHost: a b\r\n\r\n",
+                b"GET /echo HTTP/1.1\r\nHost: a.example/evil\r\n\r\n",
+                b"GET /echo HTTP/1.1\r\nHost: user@a.example\r\n\r\n"):
+        assert _raw(lab, bad).startswith(b"HTTP/1.1 400 "), bad
+    assert lab.origin_hits("/echo") == echoes  # nothing of those reached the origin
+    assert _raw(lab, b"GET /echo HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200 ")  # 1.0 needs no Host
+    ok = [b"Host: www.example.com:443", b"Host: 127.0.0.1:8080", b"Host: [::1]:80", b"Host: "]
+    for host in ok:
+        reply = _raw(lab, b"GET /echo HTTP/1.1\r\n" + host + b"\r\nConnection: close\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 200 "), host
+    assert curl(f"{lab.http}/static/1k.bin").status == 200  # and it keeps serving
+
+
+def test_origin_index_is_cacheable_and_links_the_paths(lab: Lab) -> None:
+    first = curl(f"{lab.http}/")
+    assert first.status == 200 and first.headers["content-type"].startswith("text/html")
+    for path in (b"/static/", b"/cache/", b"/dynamic", b"/slow", b"/status/", b"/echo", b"/cdn-cgi/trace"):
+        assert b'href="' + path in first.body, path
+    assert curl(f"{lab.http}/").headers["cf-cache-status"] == "HIT"
 
 
 def test_keeps_serving_after_bad_input(lab: Lab) -> None:
