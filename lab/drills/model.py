@@ -15,12 +15,12 @@ Errors name the file, the line and the field, as topology errors do.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from .. import durations
 from ..errors import TopologyError
 from ..yamlsource import first_problem, line_of, load_yaml
 
@@ -32,7 +32,6 @@ MAX_DURATION_S = 600.0
 # may take at most MAX_PLANNED_S of it, which leaves the rest for injecting, restoring and warming caches.
 MAX_DRILL_S = 900.0
 MAX_PLANNED_S = 600.0
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 
 
 class DrillFileError(TopologyError):
@@ -40,16 +39,9 @@ class DrillFileError(TopologyError):
 
 
 def parse_duration(value: Any) -> float:
-    """`1.5s`, `200ms`, `2m` or a bare number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if match is None:
-            raise ValueError(f"{value!r} is not a duration (write e.g. 1.5s, 200ms, 2m)")
-        seconds = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+    """`1.5s`, `200ms`, `500us`, `2m` (the lab's one grammar, lab/durations.py) -> seconds; a bare number
+    is refused (it used to mean seconds here and milliseconds in links)."""
+    seconds = durations.seconds(value, "a duration")
     if not 0 <= seconds <= MAX_DURATION_S:
         raise ValueError(f"{value!r} is out of range (0 to {MAX_DURATION_S:.0f} s)")
     return seconds

@@ -1,4 +1,5 @@
 """Shaping values as people write them (`40ms`, `1%`, `100mbit`), parsed once for the model and the CLI.
+Durations follow the lab's one grammar (lab/durations.py).
 
 Rates use tc's bit units only: tc reads `mbps` as megabytes per second, a classic surprise, so byte units
 are refused rather than guessed.
@@ -8,15 +9,15 @@ from __future__ import annotations
 
 import re
 
+from .. import durations
+
 MAX_DELAY_MS = 10_000.0
 MIN_RATE_BPS = 8_000
 MAX_RATE_BPS = 100_000_000_000
 
 _NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"
-_DURATION = re.compile(rf"^{_NUMBER}\s*(us|µs|ms|s)?$")
 _PERCENT = re.compile(rf"^{_NUMBER}\s*%?$")
 _RATE = re.compile(rf"^{_NUMBER}\s*(bit|kbit|mbit|gbit)$", re.IGNORECASE)
-_DURATION_SCALE = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0}
 _RATE_SCALE = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000}
 
 
@@ -33,9 +34,9 @@ def _number(value: object, pattern: re.Pattern[str], what: str, example: str) ->
 
 
 def duration_ms(value: object, what: str = "delay") -> float:
-    """`40ms`, `1.5ms`, `0.2s`, `500us`, or a bare number of milliseconds -> milliseconds."""
-    number, unit = _number(value, _DURATION, what, "a duration like 40ms, 1.5ms or 0.2s")
-    ms = number * _DURATION_SCALE[unit or "ms"]
+    """`40ms`, `1.5ms`, `0.2s`, `500us` (the lab's one grammar, lab/durations.py) -> milliseconds.
+    A bare number is refused: it used to mean milliseconds here and seconds in drills."""
+    ms = durations.milliseconds(value, what)
     if not 0 <= ms <= MAX_DELAY_MS:
         raise ValueError(f"{what} {ms:g} ms is out of range (0 to {MAX_DELAY_MS:g} ms)")
     return round(ms, 3)

@@ -21,12 +21,12 @@ GOLDEN = ROOT / "tests" / "golden" / "links" / "default.txt"
 # -- units ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("text", "ms"), [("40ms", 40.0), ("1.5ms", 1.5), ("0.2s", 200.0), ("500us", 0.5),
-                                          (25, 25.0), ("0", 0.0), (".5ms", 0.5), ("40", 40.0)])
+                                          ("0", 0.0), (0, 0.0), (".5ms", 0.5), ("40 ms", 40.0), ("0.005m", 300.0)])
 def test_durations(text: object, ms: float) -> None:
-    assert units.duration_ms(text) == ms  # a bare number is milliseconds
+    assert units.duration_ms(text) == ms  # the lab's one grammar (lab/durations.py)
 
 
-@pytest.mark.parametrize("text", ["fast", "-1ms", "40 m", "20000ms", True])
+@pytest.mark.parametrize("text", ["fast", "-1ms", "40 m", "20000ms", True, "40", 25, "5 sec"])
 def test_bad_durations(text: object) -> None:
     with pytest.raises(ValueError):
         units.duration_ms(text)

@@ -21,7 +21,8 @@ def test_durations() -> None:
     assert parse_duration("1.5s") == 1.5
     assert parse_duration("200ms") == pytest.approx(0.2)
     assert parse_duration("2m") == 120
-    assert parse_duration(3) == 3
+    with pytest.raises(ValueError, match="no unit"):
+        parse_duration(3)  # a bare number: ms in links, s here, once; refused now
     with pytest.raises(ValueError):
         parse_duration("soon")
     with pytest.raises(ValueError):
