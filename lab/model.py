@@ -242,7 +242,7 @@ def load_topology(path: Path | str) -> Topology:
     try:
         topo = Topology.model_validate(doc)
     except ValidationError as exc:
-        raise TopologyError(path, *first_problem(doc, exc)) from None
+        raise TopologyError(path, *first_problem(doc, exc, Topology)) from None
     for ref_loc, message in check_references(topo):
         raise TopologyError(path, line_of(doc, ref_loc), field_name(ref_loc), message)
     return topo

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
@@ -62,13 +65,114 @@ def field_name(loc: Loc) -> str:
     return out
 
 
-def first_problem(doc: Any, exc: ValidationError) -> tuple[int | None, str, str]:
-    """The first pydantic error as (line, field, message), worded for a person editing the file."""
-    first = exc.errors()[0]
+def first_problem(doc: Any, exc: ValidationError, root: type[BaseModel] | None = None) -> tuple[int | None, str, str]:
+    """The first pydantic error as (line, field, message), worded for a person editing the file.
+
+    An unknown key that looks like a field of the same mapping is reported before that field's "missing"
+    (a typo explains both), with the field it probably meant when `root` (the file's model) is given."""
+    errors = exc.errors()
+    first = errors[0]
+    extras = [e for e in errors if e["type"] == "extra_forbidden"]
+    if first["type"] == "missing" and extras:
+        parent = tuple(first["loc"][:-1])
+        first = next((e for e in extras if tuple(e["loc"][:-1]) == parent), first)
     loc = tuple(first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif first["type"] == "missing":
-        message = "required field is missing"
-    return line_of(doc, loc), field_name(loc), message
+    return line_of(doc, loc), field_name(loc), _wording(first, _fields_at(root, loc[:-1]) if root else None)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value)
+
+
+def _choices(names: Sequence[str]) -> str:
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def _wording(error: Any, fields: list[str] | None) -> str:
+    """pydantic's message for a person: our own ValueErrors as written, pydantic's in the lab's words."""
+    kind, ctx, given = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        if not fields:
+            return f"unknown field {key!r}"
+        close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(fields)})"
+        return f"unknown field {key!r}{hint}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"must be a whole number, not {_scalar(given)}"
+    if kind in ("float_parsing", "float_type"):
+        return f"must be a number, not {_scalar(given)}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"must be true or false, not {_scalar(given)}"
+    if kind == "string_type":
+        return f"must be text, not {_scalar(given)}"
+    if kind in ("list_type", "tuple_type", "set_type"):
+        return f"must be a list, not {_scalar(given)}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"must be a mapping (key: value), not {_scalar(given)}"
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return f"needs at least {n} item{'s' if n != 1 else ''}"
+    if kind == "too_long":
+        n = ctx.get("max_length")
+        return f"takes at most {n} item{'s' if n != 1 else ''}"
+    if kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        return f"must be {_choices(expected)}, not {_scalar(given)}" if expected else "is not one of the choices"
+    bounds = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
+              "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {ctx.get(key)}, not {_scalar(given)}"
+    if kind in ("string_too_short", "string_too_long", "string_pattern_mismatch"):
+        return f"{_scalar(given)} is not a valid value here"
+    if kind.startswith("ip_v4"):
+        what = "an IPv4 prefix like 100.64.0.0/20" if "network" in kind else \
+            "an IPv4 address like 198.51.100.10/32" if "interface" in kind else "an IPv4 address"
+        return f"must be {what}, not {_scalar(given)}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _fields_at(root: type[BaseModel], loc: Sequence[str | int]) -> list[str] | None:
+    """The field names of the model that the mapping at `loc` is validated as (None if not a model)."""
+    annotation: Any = root
+    for part in loc:
+        model = _model_of(annotation)
+        if isinstance(part, str):
+            if model is None or part not in model.model_fields:
+                return None
+            annotation = model.model_fields[part].annotation
+        else:
+            annotation = _element_of(annotation)
+            if annotation is None:
+                return None
+    model = _model_of(annotation)
+    return list(model.model_fields) if model is not None else None
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):  # Optional[Model], Annotated[Model, ...]
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def _element_of(annotation: Any) -> Any:
+    """list[X] -> X, tuple[X, ...] -> X, X | None -> the element of X."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (list, tuple, set, frozenset) and args:
+        return args[0]
+    for arg in args:
+        if typing.get_origin(arg) in (list, tuple):
+            return typing.get_args(arg)[0]
+    return None

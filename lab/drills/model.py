@@ -224,7 +224,7 @@ def load_drill(path: Path | str) -> Drill:
     try:
         return Drill.model_validate({**doc, "source": str(path)})
     except ValidationError as exc:
-        raise DrillFileError(path, *first_problem(doc, exc)) from None
+        raise DrillFileError(path, *first_problem(doc, exc, Drill)) from None
 
 
 def check_against(drill: Drill, node_names: set[str], pops: set[str], clients: set[str]) -> list[str]:

@@ -77,7 +77,8 @@ def test_anycast_must_be_host_route(tmp_path: Path) -> None:
 
 def test_unknown_field(tmp_path: Path) -> None:
     err = error_for(tmp_path, GOOD.replace("    upstreams: [ta]\n", "    upstreams: [ta]\n    upstream: [tb]\n", 1))
-    assert (err.line, err.field, err.message) == (8, "pops[0].upstream", "unknown field")
+    assert (err.line, err.field) == (8, "pops[0].upstream")
+    assert err.message == "unknown field 'upstream' (did you mean 'upstreams'?)"
 
 
 def test_missing_field(tmp_path: Path) -> None:
@@ -109,3 +110,53 @@ def test_unreadable_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["default", "small"])
 def test_shipped_topologies_load(topologies_dir: Path, name: str) -> None:
     load_topology(topologies_dir / f"{name}.yaml")
+
+
+# -- wording: typos name the key and suggest the field; no pydantic phrasing reaches the user ------------
+
+def test_a_typo_in_a_required_field_names_the_key_and_suggests_the_field(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("  - name: ord\n    upstreams: [tb]\n", "  - name: ord\n    upstream: [tb]\n"))
+    assert (err.line, err.field) == (9, "pops[1].upstream")
+    assert err.message == "unknown field 'upstream' (did you mean 'upstreams'?)"
+
+
+@pytest.mark.parametrize(("change", "field", "words"), [
+    (("transits:", "transit:"), "transit", "unknown field 'transit' (did you mean 'transits'?)"),
+    (("origin:\n", "orign:\n"), "orign", "did you mean 'origin'?"),
+    (("{name: ispa, asn: 64520,", "{name: ispa, asn: 64520, client: 3,"), "eyeballs[0].client",
+     "did you mean 'clients'?"),
+    (("{name: ispa, asn: 64520,", "{name: ispa, asn: 64520, colour: red,"), "eyeballs[0].colour",
+     "unknown field 'colour' (known: city, continent, lat, lon"),
+    (("{name: ispa, asn: 64520,", "{name: ispa, asn: ten,"), "eyeballs[0].asn", "must be a whole number, not 'ten'"),
+    (("clients: 2}", "clients: 0}"), "eyeballs[0].clients", "must be at least 1, not 0"),
+    (("clients: 2}", "clients: yes}"), "eyeballs[0].clients", "must be a whole number"),
+    (("name: t\n", "name: t\nbgp: {profile: quick}\n"), "bgp.profile",
+     "must be 'default', 'fast' or 'internet', not 'quick'"),
+    (("name: t\n", "name: t\nbgp: {multipath: maybe}\n"), "bgp.multipath", "must be true or false, not 'maybe'"),
+    (("name: t\n", "name: t\nbgp: fast\n"), "bgp", "must be a mapping (key: value), not 'fast'"),
+    (("name: t\n", "name: t\nhostnames: []\n"), "hostnames", "needs at least 1 item"),
+    (("name: t\n", "name: t\nanycast: banana\n"), "anycast", "must be an IPv4 address like 198.51.100.10/32"),
+    (("{name: ispa, asn: 64520,", "{name: ispa, asn: 64520, prefix: 300.1.0.0/20,"), "eyeballs[0].prefix",
+     "must be an IPv4 prefix"),
+    (("    upstreams: [ta]\n", "    upstreams: ta\n"), "pops[0].upstreams", "must be a list, not 'ta'"),
+])
+def test_errors_are_worded_for_people(tmp_path: Path, change: tuple[str, str], field: str, words: str) -> None:
+    assert change[0] in GOOD
+    err = error_for(tmp_path, GOOD.replace(change[0], change[1], 1))
+    assert err.field == field and words in err.message, err.message
+    assert "Input should" not in err.message and "Field required" not in err.message
+    assert err.line is not None
+
+
+def test_a_drill_typo_suggests_the_field(tmp_path: Path) -> None:
+    from anycastlab.drills.model import DrillFileError, load_drill
+
+    path = tmp_path / "d.yaml"
+    path.write_text("name: d\nstpes:\n  - fail: {pop: a, mode: crash}\n")
+    with pytest.raises(DrillFileError) as info:
+        load_drill(path)
+    assert str(info.value) == f"{path}:2: stpes: unknown field 'stpes' (did you mean 'steps'?)"
+    path.write_text("name: d\nsteps:\n  - fail: {pop: a, mode: crash, wiat: 1s}\n")
+    with pytest.raises(DrillFileError) as info:
+        load_drill(path)
+    assert "steps[0].fail.wiat: unknown field 'wiat'" in str(info.value)

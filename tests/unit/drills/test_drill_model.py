@@ -59,7 +59,7 @@ def test_bad_expectation_duration(tmp_path: Path) -> None:
 
 def test_unknown_field(tmp_path: Path) -> None:
     err = error_for(tmp_path, "name: d\nsteps:\n  - fail: {pop: a, mode: crash}\nexpct: {}\n")
-    assert err.line == 4 and err.message == "unknown field"
+    assert err.line == 4 and err.message == "unknown field 'expct' (did you mean 'expect'?)"
 
 
 def test_a_drill_needs_a_fault(tmp_path: Path) -> None:
