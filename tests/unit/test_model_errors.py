@@ -115,7 +115,8 @@ def test_shipped_topologies_load(topologies_dir: Path, name: str) -> None:
 # -- wording: typos name the key and suggest the field; no pydantic phrasing reaches the user ------------
 
 def test_a_typo_in_a_required_field_names_the_key_and_suggests_the_field(tmp_path: Path) -> None:
-    err = error_for(tmp_path, GOOD.replace("  - name: ord\n    upstreams: [tb]\n", "  - name: ord\n    upstream: [tb]\n"))
+    typo = GOOD.replace("  - name: ord\n    upstreams: [tb]\n", "  - name: ord\n    upstream: [tb]\n")
+    err = error_for(tmp_path, typo)
     assert (err.line, err.field) == (9, "pops[1].upstream")
     assert err.message == "unknown field 'upstream' (did you mean 'upstreams'?)"
 
