@@ -103,13 +103,13 @@ def flood(lab: Lab, rate: float = 0.0, seconds: float = FLOOD_S) -> dict[str, fl
     """UDP from ams to ta over their link for `seconds`; returns what was sent and what arrived."""
     target = address(lab, "ams", "ta")
     py = [sys.executable, "-m", "bench.link_udp"]
-    counter = subprocess.Popen(["mnexec", "-a", str(lab.running.pid("ta")), *py, "count",
-                                "--seconds", str(seconds + 2)], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    count = lab.running.netns_argv("ta", [*py, "count", "--seconds", str(seconds + 2)])
+    counter = subprocess.Popen(count, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert counter.stderr is not None and counter.stderr.readline().strip() == "ready", "the counter did not start"
-    sent = json.loads(subprocess.run(["mnexec", "-a", str(lab.running.pid("ams")), *py, "send", "--address", target,
-                                      "--seconds", str(seconds), "--rate", str(rate)], cwd=ROOT, check=True,
-                                     capture_output=True, text=True, timeout=seconds + 30).stdout)
+    send = lab.running.netns_argv("ams", [*py, "send", "--address", target, "--seconds", str(seconds),
+                                          "--rate", str(rate)])
+    sent = json.loads(subprocess.run(send, cwd=ROOT, check=True, capture_output=True, text=True,
+                                     timeout=seconds + 30).stdout)
     got = json.loads(counter.communicate(timeout=seconds + 30)[0])
     pps = got["received"] / sent["seconds"]
     return {"sent": sent["sent"], "received": got["received"], "offered_pps": round(sent["sent"] / sent["seconds"]),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import click
 from anycastlab.lifecycle import Lab
@@ -17,9 +16,7 @@ from .output import lab_option, reports_errors
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @reports_errors
 def exec_(lab_name: str | None, node: str, command: tuple[str, ...]) -> None:
-    """Run COMMAND in NODE's network namespace (interactive commands work: it replaces this process)."""
-    pid = Lab.attach(lab_name).running.pid(node)
-    if shutil.which(command[0]) is None:  # nodes share the host's filesystem, so its PATH answers for them
-        click.echo(f"error: {command[0]}: command not found", err=True)
-        raise SystemExit(127)  # what a shell says, where mnexec would say 1
-    os.execvp("mnexec", ["mnexec", "-a", str(pid), *command])
+    """Run COMMAND inside NODE, with the node's own tools (the image's, on docker); interactive commands
+    work, since it replaces this process. It exits with the command's status (127: not found)."""
+    argv = Lab.attach(lab_name).running.exec_argv(node, list(command))
+    os.execvp(argv[0], argv)

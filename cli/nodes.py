@@ -26,11 +26,15 @@ def nodes(lab_name: str | None, as_json: bool) -> None:
     """List every node: routers, clients and the origin, with their addresses."""
     lab = Lab.attach(lab_name)
     plan = lab.running.plan
-    items: list[dict[str, Any]] = [{"name": n.name, "role": n.role, "asn": n.asn, "pid": lab.running.pids.get(n.name),
-              "addresses": _addresses(n)} for n in plan.nodes.values()]
+    running = lab.running
+    items: list[dict[str, Any]] = [{"name": n.name, "role": n.role, "asn": n.asn, "runtime": running.runtime,
+                                    "pid": running.pid(n.name), "container": running.handle(n.name).container,
+                                    "addresses": _addresses(n)} for n in plan.nodes.values()]
     if as_json:
         emit_json(items)
         return
+    containers = any(i["container"] for i in items)
+    click.echo(f"runtime {running.runtime}" + (f": each node is the container {lab.name}-<node>" if containers else ""))
     click.echo(table(["node", "role", "asn", "addresses"],
                      [(i["name"], i["role"], i["asn"] or "-", ", ".join(i["addresses"][:3])
                        + (" ..." if len(i["addresses"]) > 3 else "")) for i in items]))

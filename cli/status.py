@@ -46,7 +46,7 @@ def status(lab_name: str | None, as_json: bool) -> None:
         emit_json({**data, "supervisor_running": supervisor})
         return
     up, total = _sessions(data["routers"])
-    click.echo(f"lab {data['lab']}  anycast {data['anycast']}  AS{data['asn']}  "
+    click.echo(f"lab {data['lab']} ({data['runtime']} runtime)  anycast {data['anycast']}  AS{data['asn']}  "
                f"BGP sessions {up}/{total} established")
     if not supervisor:
         click.echo(f"supervisor NOT RUNNING (pid {lab.running.supervisor_pid}): the lab crashed, nothing restarts "

@@ -6,6 +6,7 @@ import json
 
 import click
 from anycastlab.lifecycle import Lab
+from anycastlab.runtime.backends import NAMES
 from anycastlab.runtime.events import FAILED, Event
 
 from .output import reports_errors
@@ -33,15 +34,18 @@ def _printer(as_json: bool) -> object:
 @click.option("--name", default=None, help="Lab name (default: the topology's name).")
 @click.option("--foreground", is_flag=True, help="Stay attached; Ctrl-C tears the lab down.")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for readiness.")
+@click.option("--runtime", type=click.Choice(NAMES), default=None,
+              help="What holds the nodes (default: the topology's `runtime:`, else netns).")
 @click.option("--json", "as_json", is_flag=True, help="Progress events as JSON lines.")
 @reports_errors
-def up(topology: str | None, name: str | None, foreground: bool, timeout: float, as_json: bool) -> None:
+def up(topology: str | None, name: str | None, foreground: bool, timeout: float, runtime: str | None,
+       as_json: bool) -> None:
     """Boot TOPOLOGY (a file, or a shipped name; default: default) and wait until it is ready."""
     show = _printer(as_json)
     assert callable(show)
     if foreground:
-        raise SystemExit(Lab.run_foreground(topology, name, timeout, show))
-    lab = Lab.up(topology, name, timeout, show)
+        raise SystemExit(Lab.run_foreground(topology, name, timeout, show, runtime))
+    lab = Lab.up(topology, name, timeout, show, runtime)
     if not as_json:
         from anycastlab.runtime.state import running_labs
 

@@ -53,7 +53,7 @@ def check(lab: RunningLab, pool: ThreadPoolExecutor) -> GateReport:
 
     def router_sessions(router: str) -> list[tuple[str, str, str]]:
         try:
-            found = observe.sessions(plan, router, lab.router_dir(router))
+            found = observe.sessions(plan, router, lab.vty(router))
         except LabError:
             return [(router, nb.name, "no answer") for nb in plan.nodes[router].neighbors]
         return [(router, s.peer, s.state) for s in found if not s.established]
@@ -76,16 +76,16 @@ def check(lab: RunningLab, pool: ThreadPoolExecutor) -> GateReport:
     report.routes_missing += [f"{name} (no backbone route to the origin)" for name, route in backbone if route is None]
     if report.routes_missing:
         return report
-    reach = pool.map(lambda c: (c.name, ping(lab.pid(c.name), str(plan.topology.anycast.ip))), plan.clients)
+    reach = pool.map(lambda c: (c.name, ping(lab.exec_argv(c.name, []), str(plan.topology.anycast.ip))), plan.clients)
     report.clients_unreachable = [name for name, ok in reach if not ok]
     report.checked_clients = True
     return report
 
 
-def ping(pid: int, address: str, count: int = 1, wait_s: int = 1) -> bool:
-    """One bounded ICMP echo from inside a node."""
-    out = subprocess.run(["mnexec", "-a", str(pid), "ping", "-n", "-q", "-c", str(count), "-W", str(wait_s),
-                          address], capture_output=True, timeout=count * wait_s + 5)
+def ping(in_node: list[str], address: str, count: int = 1, wait_s: int = 1) -> bool:
+    """One bounded ICMP echo from inside a node (`in_node`: its exec prefix)."""
+    out = subprocess.run([*in_node, "ping", "-n", "-q", "-c", str(count), "-W", str(wait_s), address],
+                         capture_output=True, timeout=count * wait_s + 5)
     return out.returncode == 0
 
 

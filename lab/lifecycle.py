@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,8 +18,8 @@ from typing import Any
 from . import topology_files
 from .errors import LabError
 from .model import Topology, load_topology
-from .plan import build_plan
-from .runtime import cleanup, paths, procs, state
+from .plan import Plan, build_plan
+from .runtime import backends, cleanup, paths, procs, state
 from .runtime.events import READY, Event, follow
 from .runtime.ledger import Ledger
 from .runtime.state import RunningLab
@@ -28,16 +27,29 @@ from .runtime.supervisor import DEFAULT_TIMEOUT, prepare_run_dir, run
 from .runtime.vtysh import vtysh, vtysh_argv
 
 Listener = Callable[[Event], None]
-REQUIRED_TOOLS = ["mnexec", "vtysh", "ip", "ping", "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"]
 
 
-def check_host() -> None:
-    """Fail early, with the fix, when this machine cannot run a lab."""
+def runtime_of(topo: Topology, asked: str | None) -> str:
+    """The runtime a lab boots on: the one asked for (`up --runtime`), else the topology's, else netns."""
+    name = asked or topo.runtime or backends.DEFAULT
+    backends.runtime_class(name)  # an unknown name is an error here, before anything exists
+    return name
+
+
+def check_host(plan: Plan, runtime: str, listener: Listener | None = None) -> None:
+    """Fail early, with the fix, when this machine cannot run the lab this way; nothing of the lab is
+    created yet (the docker runtime first builds the lab's images it lacks, with progress)."""
     if os.geteuid() != 0:
         raise LabError("anycastlab needs root (namespaces, veths and FRR): run it with sudo")
-    missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None and not Path(t).exists()]
-    if missing:
-        raise LabError(f"missing on this machine: {', '.join(missing)} (run `make up` or `make deps` to install)")
+    kind = backends.runtime_class(runtime)
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        if listener is not None:
+            listener(Event(round(time.monotonic() - started, 3), "images", message, []))
+
+    kind.prepare(plan, progress)
+    kind.preflight(plan)
 
 
 class Lab:
@@ -48,17 +60,19 @@ class Lab:
 
     @classmethod
     def up(cls, topology: str | Path | None = None, name: str | None = None,
-           timeout: float = DEFAULT_TIMEOUT, listener: Listener | None = None) -> Lab:
+           timeout: float = DEFAULT_TIMEOUT, listener: Listener | None = None, runtime: str | None = None) -> Lab:
         """Start a lab in the background and return once it is ready (or raise, leaving nothing behind)."""
         path, topo = load(topology)
-        check_host()
+        kind = runtime_of(topo, runtime)
+        check_host(build_plan(topo), kind, listener)
         lab_name = name or topo.name
-        directory = prepare_run_dir(lab_name, path)
+        directory = prepare_run_dir(lab_name, path, kind)
         ledger = Ledger(directory / "ledger.jsonl")
         log = open(directory / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "anycastlab.runtime.supervisor", "--lab", lab_name, "--timeout", str(timeout)],
+                [sys.executable, "-m", "anycastlab.runtime.supervisor", "--lab", lab_name, "--timeout", str(timeout),
+                 "--runtime", kind],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 close_fds=True,
             )
@@ -82,16 +96,19 @@ class Lab:
 
     @classmethod
     def run_foreground(cls, topology: str | Path | None = None, name: str | None = None,
-                       timeout: float = DEFAULT_TIMEOUT, listener: Listener | None = None) -> int:
+                       timeout: float = DEFAULT_TIMEOUT, listener: Listener | None = None,
+                       runtime: str | None = None) -> int:
         """Run a lab in this process until SIGINT/SIGTERM, then tear it down. Returns an exit status."""
         path, topo = load(topology)
-        check_host()
+        kind = runtime_of(topo, runtime)
+        plan = build_plan(topo)
+        check_host(plan, kind, listener)
         lab_name = name or topo.name
-        directory = prepare_run_dir(lab_name, path)
+        directory = prepare_run_dir(lab_name, path, kind)
         Ledger(directory / "ledger.jsonl").record("process", "supervisor", pid=os.getpid(),
                                                   start=procs.start_time(os.getpid()))
         try:
-            return run(lab_name, build_plan(topo), directory, timeout, listener)
+            return run(lab_name, plan, directory, timeout, listener, kind)
         finally:
             cleanup.remove(directory)
 
@@ -122,17 +139,17 @@ class Lab:
 
     def exec(self, node: str, argv: Sequence[str], timeout: float | None = 60.0,
              check: bool = False) -> subprocess.CompletedProcess[str]:
-        """Run a command inside a node's network namespace and capture its output."""
-        return subprocess.run(["mnexec", "-a", str(self.running.pid(node)), *argv], capture_output=True,
+        """Run a command inside a node (its own software: the image's, on docker) and capture its output."""
+        return subprocess.run(self.running.exec_argv(node, list(argv)), capture_output=True,
                               text=True, timeout=timeout, check=check)
 
     def vtysh(self, router: str, *commands: str) -> str:
         self._router(router)
-        return vtysh(self.running.router_dir(router), *commands)
+        return vtysh(self.running.vty(router), *commands)
 
     def vtysh_argv(self, router: str, *commands: str) -> list[str]:
         self._router(router)
-        return vtysh_argv(self.running.router_dir(router), *commands)
+        return vtysh_argv(self.running.vty(router), *commands)
 
     def _router(self, router: str) -> None:
         from .errors import UnknownNodeError

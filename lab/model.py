@@ -51,9 +51,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Place(Strict):
-    """Where a node sits: its links' delays derive from it (lat/lon, else the city looked up in GeoNames)."""
+ImageRole = Literal["router", "pop", "origin", "client"]  # images/<role>; transits and eyeballs run `router`
+ImageRef = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$")]
 
+
+class Place(Strict):
+    """Where a node sits: its links' delays derive from it (lat/lon, else the city looked up in GeoNames).
+    With the docker runtime, `image:` pins the image the node runs (another FRR, your own PoP service)."""
+
+    image: ImageRef | None = None
     city: str | None = None
     continent: Literal["africa", "asia", "europe", "north-america", "oceania", "south-america"] | None = None
     lat: float | None = Field(default=None, ge=-90, le=90)
@@ -205,6 +211,10 @@ class Topology(Strict):
     latency: Latency = Latency()
     links: list[LinkOverride] = []
     smart_routing: bool = Field(default=False, description="backbone OSPF costs follow measured RTT (lab/backbone)")
+    runtime: Literal["netns", "docker"] | None = Field(
+        default=None, description="what holds the nodes: netns (default) or docker; `up --runtime` overrides")
+    images: dict[ImageRole, ImageRef] = Field(
+        default={}, description="docker runtime: the image per role, where a node names none of its own")
     tiered_cache: TieredCache | None = None
     hostnames: list[str] = Field(default=["www.example.com", "example.com"], min_length=1,
                                  description="names the PoPs' certificates cover (SNI picks the certificate)")

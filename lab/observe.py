@@ -6,12 +6,11 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .errors import LabError
 from .plan import Plan
-from .runtime.vtysh import vtysh_json
+from .runtime.vtysh import Vty, vtysh_json
 
 
 @dataclass(frozen=True)
@@ -27,8 +26,8 @@ class Session:
         return self.state == "Established"
 
 
-def sessions(plan: Plan, router: str, directory: Path) -> list[Session]:
-    data = vtysh_json(directory, "show bgp ipv4 unicast summary json")
+def sessions(plan: Plan, router: str, vty: Vty) -> list[Session]:
+    data = vtysh_json(vty, "show bgp ipv4 unicast summary json")
     peers: dict[str, Any] = data.get("peers", {}) if isinstance(data, dict) else {}
     by_address = {str(nb.address): nb.name for nb in plan.nodes[router].neighbors}
     out = []
@@ -44,9 +43,9 @@ def sessions(plan: Plan, router: str, directory: Path) -> list[Session]:
     return out
 
 
-def best_path(directory: Path, prefix: ipaddress.IPv4Network) -> dict[str, Any] | None:
+def best_path(vty: Vty, prefix: ipaddress.IPv4Network) -> dict[str, Any] | None:
     """The best path's JSON for exactly `prefix`, or None when the router has no route to it."""
-    data = vtysh_json(directory, f"show bgp ipv4 unicast {prefix} json")
+    data = vtysh_json(vty, f"show bgp ipv4 unicast {prefix} json")
     for path in data.get("paths", []) if isinstance(data, dict) else []:
         if path.get("bestpath", {}).get("overall"):
             return dict(path, advertisedTo=data.get("advertisedTo", {}))
@@ -68,18 +67,17 @@ def pop_of(plan: Plan, path: dict[str, Any] | None) -> str | None:
 TIE = "|"  # a multipath prediction of several PoPs is written "fra|iad" (sorted)
 
 
-def predicted_pop(plan: Plan, isp: str, directory: Path,
-                  router_dir: Callable[[str], Path] | None = None) -> str | None:
+def predicted_pop(plan: Plan, isp: str, vty_of: Callable[[str], Vty]) -> str | None:
     """Where the ISP's clients should land: with `bgp.multipath` off, the PoP its router's best path
     leads to (each router installs that one path); with it on, the PoPs its FIB reaches, hop by hop,
-    joined by "|" when several. `router_dir` finds the other routers (default: `directory`'s siblings)."""
+    joined by "|" when several. `vty_of` reaches each router (RunningLab.vty)."""
     if not plan.topology.bgp.multipath:
-        return pop_of(plan, best_path(directory, plan.topology.anycast.network))
-    pops = fib_pops(plan, isp, router_dir or (lambda router: directory.parent / router))
+        return pop_of(plan, best_path(vty_of(isp), plan.topology.anycast.network))
+    pops = fib_pops(plan, isp, vty_of)
     return TIE.join(pops) or None
 
 
-def predicted_pop_sets(plan: Plan, router_dir: Callable[[str], Path],
+def predicted_pop_sets(plan: Plan, vty_of: Callable[[str], Vty],
                        isps: Iterable[str] | None = None) -> dict[str, list[str]]:
     """Each eyeball's predicted PoPs (one with multipath off; the FIB-reachable set with it on); a router
     that cannot be asked predicts nothing (an empty list)."""
@@ -87,21 +85,21 @@ def predicted_pop_sets(plan: Plan, router_dir: Callable[[str], Path],
     if not plan.topology.bgp.multipath:
         def one(isp: str) -> tuple[str, list[str]]:
             try:
-                pop = pop_of(plan, best_path(router_dir(isp), plan.topology.anycast.network))
+                pop = pop_of(plan, best_path(vty_of(isp), plan.topology.anycast.network))
             except LabError:
                 pop = None
             return isp, [pop] if pop else []
 
         with ThreadPoolExecutor(8) as pool:
             return dict(pool.map(one, names))
-    table = fib_next_hops(plan, router_dir)
+    table = fib_next_hops(plan, vty_of)
     return {isp: walk_fib(plan, isp, table.get) for isp in names}
 
 
-def _fib_next_hops_of(plan: Plan, directory: Path) -> list[str]:
+def _fib_next_hops_of(plan: Plan, vty: Vty) -> list[str]:
     """The neighbours a router's FIB forwards the anycast address to (interfaces are named after them)."""
     prefix = str(plan.topology.anycast.network)
-    data = vtysh_json(directory, f"show ip route {prefix} json")
+    data = vtysh_json(vty, f"show ip route {prefix} json")
     out: list[str] = []
     for entry in data.get(prefix, []) if isinstance(data, dict) else []:
         if not entry.get("installed"):
@@ -113,12 +111,12 @@ def _fib_next_hops_of(plan: Plan, directory: Path) -> list[str]:
     return out
 
 
-def fib_next_hops(plan: Plan, router_dir: Callable[[str], Path]) -> dict[str, list[str]]:
+def fib_next_hops(plan: Plan, vty_of: Callable[[str], Vty]) -> dict[str, list[str]]:
     """Every non-PoP router's FIB next hops towards the anycast address, asked in parallel; a router
     that cannot be asked is left out."""
     def one(router: str) -> tuple[str, list[str] | None]:
         try:
-            return router, _fib_next_hops_of(plan, router_dir(router))
+            return router, _fib_next_hops_of(plan, vty_of(router))
         except LabError:
             return router, None
 
@@ -145,21 +143,21 @@ def walk_fib(plan: Plan, start: str, next_hops: Callable[[str], list[str] | None
     return sorted(pops)
 
 
-def fib_pops(plan: Plan, start: str, router_dir: Callable[[str], Path]) -> list[str]:
+def fib_pops(plan: Plan, start: str, vty_of: Callable[[str], Vty]) -> list[str]:
     """The PoPs `start`'s FIB reaches, asking each router on the way once."""
     cache: dict[str, list[str]] = {}
 
     def hops(router: str) -> list[str]:
         if router not in cache:
-            cache[router] = _fib_next_hops_of(plan, router_dir(router))
+            cache[router] = _fib_next_hops_of(plan, vty_of(router))
         return cache[router]
 
     return walk_fib(plan, start, hops)
 
 
-def announcing(plan: Plan, pop: str, directory: Path) -> bool:
+def announcing(plan: Plan, pop: str, vty: Vty) -> bool:
     """Whether the PoP originates the anycast /32 and advertises it to at least one neighbour."""
-    path = best_path(directory, plan.topology.anycast.network)
+    path = best_path(vty, plan.topology.anycast.network)
     if path is None:
         return False
     return bool(path.get("sourced") or path.get("local")) and bool(path.get("advertisedTo"))

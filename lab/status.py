@@ -18,7 +18,7 @@ def lab_status(lab: RunningLab) -> dict[str, Any]:
     def router(name: str) -> dict[str, Any]:
         node = plan.nodes[name]
         try:
-            found = observe.sessions(plan, name, lab.router_dir(name))
+            found = observe.sessions(plan, name, lab.vty(name))
             sessions = [{"peer": s.peer, "address": s.address, "state": s.state, "uptime_ms": s.uptime_ms,
                          "prefixes_received": s.prefixes_received} for s in found]
         except LabError as exc:
@@ -29,14 +29,14 @@ def lab_status(lab: RunningLab) -> dict[str, Any]:
 
     def pop(name: str) -> dict[str, Any]:
         try:
-            on = observe.announcing(plan, name, lab.router_dir(name))
+            on = observe.announcing(plan, name, lab.vty(name))
         except LabError:
             on = False
         return {"name": name, "announcing": on, "community": plan.pop_community(name)}
 
     def isp_prediction(isp: str) -> tuple[str, str | None]:
         try:
-            return isp, observe.predicted_pop(plan, isp, lab.router_dir(isp))
+            return isp, observe.predicted_pop(plan, isp, lab.vty)
         except LabError:
             return isp, None
 
@@ -48,6 +48,7 @@ def lab_status(lab: RunningLab) -> dict[str, Any]:
                 "predicted_pop": predictions.get(c.isp or "")} for c in plan.clients]
     return {
         "lab": lab.name,
+        "runtime": lab.runtime,
         "anycast": str(plan.topology.anycast.ip),
         "asn": plan.topology.asn,
         "routers": routers,

@@ -104,7 +104,7 @@ class Comparison:
 
     def exec(self, node: str, argv: list[str]) -> str:
         try:
-            out = subprocess.run(["mnexec", "-a", str(self.lab.pid(node)), *argv], capture_output=True, text=True,
+            out = subprocess.run(self.lab.exec_argv(node, argv), capture_output=True, text=True,
                                  timeout=CURL_TIMEOUT + 5)
         except subprocess.TimeoutExpired as exc:
             raise LabError(f"{node}: {argv[0]} did not finish within {CURL_TIMEOUT + 5:.0f} s") from exc
@@ -282,9 +282,9 @@ class Comparison:
             self.set_modes(smart=True, tier=on)
             prefix = f"/cache/compare/{self.run_id}/working-set-{'on' if on else 'off'}/"
             urls = [f"https://{HOST}{prefix}{k}?max-age=600" for k in range(WORKING_SET)]
-            procs = [subprocess.Popen(["mnexec", "-a", str(self.lab.pid(c)), "curl", "-s", "-o", "/dev/null",
-                                       "--max-time", str(CURL_TIMEOUT), "--cacert", self.ca,
-                                       "--resolve", f"{HOST}:443:{self.anycast}", *urls],
+            procs = [subprocess.Popen(self.lab.exec_argv(c, ["curl", "-s", "-o", "/dev/null",
+                                                             "--max-time", str(CURL_TIMEOUT), "--cacert", self.ca,
+                                                             "--resolve", f"{HOST}:443:{self.anycast}", *urls]),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                      for c in landing.values()]
             for proc in procs:

@@ -64,7 +64,7 @@ def set_smart(lab: RunningLab, on: bool, timeout: float = SWITCH_TIMEOUT) -> dic
 
 def next_hops(lab: RunningLab, router: str, destination: str) -> list[str]:
     """The neighbours `router` forwards `destination` to, from FRR's selected route (several under ECMP)."""
-    routes = vtysh_json(lab.router_dir(router), f"show ip route {destination}/32 json")
+    routes = vtysh_json(lab.vty(router), f"show ip route {destination}/32 json")
     hops: list[str] = []
     for route in routes.get(f"{destination}/32", []):
         if not route.get("selected"):
@@ -103,7 +103,7 @@ def ospf_costs(lab: RunningLab) -> dict[tuple[str, str], int]:
     routers = list(dict.fromkeys(r for r, _, _, _ in backbone_interfaces(lab.plan)))
 
     def costs(router: str) -> dict[tuple[str, str], int]:
-        data = vtysh_json(lab.router_dir(router), "show ip ospf interface json")
+        data = vtysh_json(lab.vty(router), "show ip ospf interface json")
         return {(router, name): int(info["cost"]) for name, info in data.get("interfaces", {}).items()
                 if "cost" in info}
 

@@ -36,9 +36,10 @@ from typing import Any
 from ..errors import LabError
 from ..model import BACKBONE_POOL, load_topology
 from ..plan import Plan, build_plan
-from ..runtime import nsenter, paths, procs
+from ..runtime import handles, nsenter, paths, procs
+from ..runtime.handles import NodeHandle
 from ..runtime.state import TOPOLOGY_FILE
-from ..runtime.vtysh import vtysh, vtysh_json
+from ..runtime.vtysh import Vty, vtysh, vtysh_json
 from .costs import LinkEstimate
 
 PROBE_HZ = 4.0  # probes per second per link direction: 4 x 2 x links, a few hundred bytes/s in all
@@ -142,9 +143,10 @@ def pending_updates(targets: list[Target], smart: bool) -> dict[str, list[tuple[
 
 
 class Prober:
-    def __init__(self, lab: str, plan: Plan, pids: dict[str, int]) -> None:
+    def __init__(self, lab: str, plan: Plan, nodes: dict[str, NodeHandle]) -> None:
         self.lab = lab
         self.plan = plan
+        self.vtys = {name: Vty(paths.node_dir(lab, name), tuple(h.vtysh)) for name, h in nodes.items()}
         self.sockets: dict[str, socket.socket] = {}
         self.targets: list[Target] = []
         base = os.getpid() & 0x7FFF
@@ -153,7 +155,7 @@ class Prober:
             estimate = estimates.setdefault(frozenset((router, peer)), LinkEstimate())
             self.targets.append(Target(router, intf, peer, address, (base + i * 7) & 0xFFFF, estimate))
             if router not in self.sockets:
-                with nsenter.entered(pids[router]):
+                with nsenter.entered(nodes[router].pid):
                     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
                 # Kernel receive timestamps: a reply's RTT does not include the time this loop was busy.
                 sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -245,7 +247,7 @@ class Prober:
             commands += [f"interface {target.interface}",
                          f"ip ospf cost {cost}" if cost is not None else "no ip ospf cost", "exit"]
         try:
-            vtysh(paths.node_dir(self.lab, router), *commands, timeout=5.0)
+            vtysh(self.vtys[router], *commands, timeout=5.0)
         except LabError as exc:
             print(f"backbone: {router}: could not set costs: {exc}", file=sys.stderr, flush=True)
             return
@@ -262,7 +264,7 @@ class Prober:
         """Forget costs an ospfd no longer has (it restarted from its frr.conf), so they are set again."""
         for router in {t.router for t in self.targets if t.in_force is not None}:
             try:
-                data = vtysh_json(paths.node_dir(self.lab, router), "show ip ospf interface json", timeout=5.0)
+                data = vtysh_json(self.vtys[router], "show ip ospf interface json", timeout=5.0)
             except LabError:
                 continue  # ospfd is down right now: try again next time
             interfaces = data.get("interfaces", {})
@@ -318,15 +320,10 @@ def _round(value: float | None) -> float | None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="anycastlab backbone prober (started by the lab supervisor)")
     parser.add_argument("--lab", required=True)
-    parser.add_argument("--router", action="append", default=[], metavar="NAME=PID",
-                        help="a backbone router and the pid holding its namespace (repeatable)")
     args = parser.parse_args(argv)
-    pids = {}
-    for item in args.router:
-        name, _, pid = item.partition("=")
-        pids[name] = int(pid)
     plan = build_plan(load_topology(paths.lab_dir(args.lab) / TOPOLOGY_FILE))
-    prober = Prober(args.lab, plan, pids)
+    _, nodes = handles.load(paths.lab_dir(args.lab))  # every node's pid and vtysh, whatever the runtime
+    prober = Prober(args.lab, plan, nodes)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         prober.stop = True

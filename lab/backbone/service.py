@@ -11,10 +11,7 @@ from .prober import backbone_interfaces, mode_file, state_dir
 
 
 def prober_argv(lab: RunningLab) -> list[str]:
-    argv = [sys.executable, "-m", "anycastlab.backbone.prober", "--lab", lab.name]
-    for router in dict.fromkeys(r for r, _, _, _ in backbone_interfaces(lab.plan)):
-        argv += ["--router", f"{router}={lab.pid(router)}"]
-    return argv
+    return [sys.executable, "-m", "anycastlab.backbone.prober", "--lab", lab.name]
 
 
 def start(lab: RunningLab, record_child: Callable[[str, int], None]) -> None:
@@ -27,5 +24,5 @@ def start(lab: RunningLab, record_child: Callable[[str, int], None]) -> None:
     directory.mkdir(exist_ok=True)
     mode_file(lab.name).write_text("on\n" if lab.plan.topology.smart_routing else "off\n")
     origin = lab.plan.topology.origin.name
-    proc = procs.spawn(prober_argv(lab), netns_pid=lab.pid(origin), log=directory / "prober.log")
+    proc = procs.spawn(prober_argv(lab), prefix=lab.handle(origin).netns, log=directory / "prober.log")
     record_child("backbone/prober", proc.pid)

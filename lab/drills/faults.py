@@ -1,7 +1,7 @@
 """The fault modes a drill injects, each with its restore.
 
 Everything acts inside the lab: FRR through the routers' own vty sockets, netlink and iptables inside
-the node's namespace (iptables only through `mnexec -a PID`), and signals only to pids read from the
+the node (iptables only through the node's own exec handle), and signals only to pids read from the
 lab's own pid files and ledger, each checked against its start time or command line.
 
 Every restore can run twice and after a half-done injection: a fault that fails half-way is undone
@@ -16,7 +16,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -73,7 +72,7 @@ def _pop(fault: Fault) -> str:
 # --- FRR ---------------------------------------------------------------------------------------------
 
 def _bgp(lab: RunningLab, router: str, *lines: str) -> None:
-    vtysh(lab.router_dir(router), "configure terminal", f"router bgp {lab.plan.nodes[router].asn}", *lines)
+    vtysh(lab.vty(router), "configure terminal", f"router bgp {lab.plan.nodes[router].asn}", *lines)
 
 
 def _neighbors(lab: RunningLab, router: str, names: list[str] | None) -> list[str]:
@@ -88,9 +87,9 @@ def _neighbors(lab: RunningLab, router: str, names: list[str] | None) -> list[st
 
 def _withdraw(lab: RunningLab, fault: Fault) -> Injected:
     pop = _pop(fault)
-    router_dir = lab.router_dir(pop)
-    return _applied(fault, lambda: edge.set_announcement(lab.plan, router_dir, False),
-                    lambda: edge.set_announcement(lab.plan, router_dir, True))
+    vty = lab.vty(pop)
+    return _applied(fault, lambda: edge.set_announcement(lab.plan, vty, False),
+                    lambda: edge.set_announcement(lab.plan, vty, True))
 
 
 def _graceful_shutdown(lab: RunningLab, fault: Fault) -> Injected:
@@ -151,9 +150,10 @@ def _restart_dns(lab: RunningLab, pop: str) -> None:
         return
     log = paths.pop_dir(lab.name, pop)
     log.mkdir(parents=True, exist_ok=True)
-    argv = ["setsid", sys.executable, "-m", "anycastlab.services.pop_dns", "--pop", pop,
+    node = lab.handle(pop)
+    argv = ["setsid", node.python, "-m", "anycastlab.services.pop_dns", "--pop", pop,
             "--listen", str(lab.plan.topology.anycast.ip)]
-    proc = procs.spawn(argv, netns_pid=lab.pid(pop), log=log / "dns.log", die_with_parent=False)
+    proc = procs.spawn(argv, prefix=node.spawn, log=log / "dns.log", die_with_parent=False)
     Ledger(lab.directory / "ledger.jsonl").record("process", f"{pop}/dns", pid=proc.pid,
                                                   start=procs.start_time(proc.pid))
 
@@ -161,7 +161,7 @@ def _restart_dns(lab: RunningLab, pop: str) -> None:
 def _restart_proxy(lab: RunningLab, pop: str) -> None:
     """Start the PoP's proxy again (unless it runs); the supervisor's health watch re-announces the PoP."""
     if not _running(lab, pop, "proxy"):
-        edge.restart_proxy(lab.plan, lab.name, pop, lab.pid(pop), lab.directory / "ledger.jsonl")
+        edge.restart_proxy(lab.plan, lab.name, pop, lab.handle(pop), lab.directory / "ledger.jsonl")
     if not procs.wait_for(lambda: edge.proxy_healthy(lab.name, pop), PROXY_START_S, interval=0.1):
         raise LabError(f"{pop}'s restarted proxy is not healthy after {PROXY_START_S:.0f} s")
 
@@ -257,7 +257,7 @@ def _link_down(lab: RunningLab, fault: Fault) -> Injected:
 
 
 def _iptables(lab: RunningLab, node: str, *args: str) -> str:
-    argv = ["mnexec", "-a", str(lab.pid(node)), "iptables", "-w", "5", *args]
+    argv = lab.exec_argv(node, ["iptables", "-w", "5", *args])
     out = subprocess.run(argv, capture_output=True, text=True, timeout=15)
     if out.returncode != 0:
         raise LabError(f"iptables {' '.join(args)} in {node} failed: {(out.stderr or out.stdout).strip()}")

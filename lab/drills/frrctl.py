@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from pathlib import Path
 
 from ..errors import LabError
 from ..render.frr import render_router
 from ..runtime import procs
+from ..runtime.cleanup import pidfile_pid
 from ..runtime.frr import RouterDaemons
 from ..runtime.ledger import Ledger
 from ..runtime.state import RunningLab
@@ -29,16 +29,8 @@ def router_daemons(lab: RunningLab, router: str) -> RouterDaemons:
 
 
 def daemon_pid(lab: RunningLab, router: str, daemon: str) -> int | None:
-    """The live pid of one of the router's daemons, from its pid file, if it is this lab's process."""
-    path = lab.router_dir(router) / f"{daemon}.pid"
-    try:
-        pid = int(path.read_text().split()[0])
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except (OSError, ValueError, IndexError):
-        return None
-    if str(lab.directory) not in cmdline or procs.start_time(pid) is None:
-        return None
-    return pid
+    """The live host pid of one of the router's daemons, from its pid file, if it is this lab's process."""
+    return pidfile_pid(lab.router_dir(router) / f"{daemon}.pid", str(lab.directory), lab.pid(router))
 
 
 def start(lab: RunningLab, router: str, daemons: list[str] | None = None) -> dict[str, int]:
@@ -59,7 +51,7 @@ def start(lab: RunningLab, router: str, daemons: list[str] | None = None) -> dic
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         # setsid: the daemon leaves the drill's session, so a Ctrl-C of the drill does not reach it.
-        proc = procs.spawn(["setsid", *rd.start_argv(daemon)], netns_pid=lab.pid(router),
+        proc = procs.spawn(["setsid", *rd.start_argv(daemon)], prefix=lab.handle(router).spawn,
                            log=rd.directory / f"{daemon}.out", die_with_parent=False)
         ledger.record("process", f"{router}/{daemon}", pid=proc.pid, start=procs.start_time(proc.pid))
         if not procs.wait_for(lambda d=daemon, p=proc: rd.started(d) or p.poll() is not None,  # type: ignore[misc]
@@ -91,10 +83,10 @@ def ensure_networks(lab: RunningLab, router: str, timeout: float = 10.0) -> None
     deadline = time.monotonic() + timeout
     while True:
         try:
-            running = vtysh(lab.router_dir(router), "show running-config")
+            running = vtysh(lab.vty(router), "show running-config")
             if all(line in running for line in lines):
                 return
-            vtysh(lab.router_dir(router), "configure terminal", f"router bgp {node.asn}",
+            vtysh(lab.vty(router), "configure terminal", f"router bgp {node.asn}",
                   "address-family ipv4 unicast", *lines)
         except LabError:
             pass  # not answering yet

@@ -114,7 +114,7 @@ def debug_updates(lab: RunningLab, on: bool) -> None:
 
     def one(router: str) -> None:
         with contextlib.suppress(LabError):
-            vtysh(lab.router_dir(router), "configure terminal", command, timeout=5)
+            vtysh(lab.vty(router), "configure terminal", command, timeout=5)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, [r.name for r in lab.plan.routers]))

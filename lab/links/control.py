@@ -27,6 +27,7 @@ from .. import interrupts
 from ..errors import LabError, UnknownNodeError
 from ..plan import Link, Plan
 from ..runtime import procs
+from ..runtime.handles import NodeHandle
 from . import kernel, units
 from .kernel import Mechanism
 from .shaping import Shaping
@@ -98,18 +99,19 @@ def current(directory: Path) -> dict[frozenset[str], Shaping]:
 
 # -- bring-up -------------------------------------------------------------------------------------------
 
-def start(plan: Plan, directory: Path, pid: Callable[[str], int], child: Callable[[str, int], None],
+def start(plan: Plan, directory: Path, nodes: dict[str, NodeHandle], child: Callable[[str, int], None],
           emit: Callable[[str, str], object]) -> None:
     """Detect the mechanism, shape every link the plan asks for, start the releaser if one is needed.
 
     The rules go in while the releaser starts: with --queue-bypass a rule without a listener passes packets
     untouched, so the order does not matter, and waiting for the releaser last overlaps its start-up."""
     started = time.monotonic()
-    pids = {name: pid(name) for name in plan.nodes}
+    pids = {name: nodes[name].pid for name in plan.nodes}
     first = next(iter(plan.nodes))
-    mechanism = kernel.detect(pids[first])
+    mechanism = kernel.detect(pids[first], nodes[first].exec)
     state: dict[str, Any] = {
         "mechanism": mechanism.to_json(), "generation": 1, "releaser": None, "pids": pids,
+        "exec": {name: nodes[name].exec for name in plan.nodes}, "netns": nodes[first].netns,
         "links": [_link_entry(plan, link, link.shaping) for link in plan.links],
     }
     _write_state(directory, state)
@@ -130,8 +132,7 @@ def _spawn_releaser(directory: Path, state: dict[str, Any], child: Callable[[str
     It dies with the calling process (the supervisor), so call this only from the supervisor's main thread."""
     argv = [sys.executable, "-m", "anycastlab.links.releaser", "--state", str(directory / STATE_FILE),
             "--report", str(directory / REPORT_FILE)]
-    first = next(iter(state["pids"].values()))
-    proc = procs.spawn(argv, netns_pid=first, log=directory / RELEASER_LOG)
+    proc = procs.spawn(argv, prefix=state["netns"], log=directory / RELEASER_LOG)
     child("links/releaser", proc.pid)
     return {"pid": proc.pid, "start": procs.start_time(proc.pid), "restarts": 0}
 
@@ -196,8 +197,8 @@ def _apply_all(state: dict[str, Any], mechanism: Mechanism) -> None:
 
     def node(name: str) -> None:
         lines, rules = work[name]
-        kernel.apply_qdiscs(state["pids"][name], [line for line in lines if " del " not in f" {line} "])
-        kernel.set_nfqueue_rules(state["pids"][name], rules, {})
+        kernel.apply_qdiscs(state["exec"][name], [line for line in lines if " del " not in f" {line} "])
+        kernel.set_nfqueue_rules(state["exec"][name], rules, {})
 
     with ThreadPoolExecutor(THREADS) as pool:
         list(pool.map(node, [n for n, (lines, rules) in work.items() if lines or rules]))
@@ -293,11 +294,11 @@ def _change(directory: Path, state: dict[str, Any], index: int, entry: dict[str,
         os.kill(releaser["pid"], signal.SIGHUP)
         _wait_ack(directory, generation, releaser)
     for end in ("a", "b"):
-        pid, interface = state["pids"][entry[end]], entry[f"{end}_interface"]
+        node, interface = state["exec"][entry[end]], entry[f"{end}_interface"]
         queue = entry[f"{end}_queue"]
-        kernel.apply_qdiscs(pid, kernel.qdisc_commands(interface, after, mechanism))
+        kernel.apply_qdiscs(node, kernel.qdisc_commands(interface, after, mechanism))
         if mechanism.delay == "nfqueue":
-            kernel.set_nfqueue_rules(pid, {interface: queue} if after.needs_delay else {},
+            kernel.set_nfqueue_rules(node, {interface: queue} if after.needs_delay else {},
                                      {interface: queue} if before.needs_delay else {})
 
 

@@ -1,4 +1,4 @@
-"""The kernel side of link shaping, always inside a node's namespace (`mnexec -a PID`), never the host's.
+"""The kernel side of link shaping, always inside a node (its handle's exec prefix), never the host's.
 
 Which mechanism: netem where the kernel has it (delay, jitter, loss; a TBF child for rate); otherwise an
 iptables NFQUEUE rule on the link's egress plus the userspace releaser (lab/links/releaser.py), with TBF
@@ -9,7 +9,6 @@ for rate. Detection tries the real thing on `lo` of one lab node, so it sees exa
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -43,34 +42,37 @@ class Mechanism:
         return cls(data["delay"], data["rate"], data["reason"])
 
 
-def run_in(pid: int, argv: Sequence[str], stdin: str | None = None, check: bool = True) -> str:
-    """Run a command inside the node's namespace; a failure raises LabError with its stderr."""
-    out = subprocess.run(["mnexec", "-a", str(pid), *argv], input=stdin, capture_output=True, text=True,
-                         timeout=20)
+InNode = Sequence[str]  # a node's exec prefix (NodeHandle.exec): tc and iptables are the node's own
+
+
+def run_in(node: InNode, argv: Sequence[str], stdin: str | None = None, check: bool = True) -> str:
+    """Run a command inside the node; a failure raises LabError with its stderr."""
+    out = subprocess.run([*node, *argv], input=stdin, capture_output=True, text=True, timeout=20)
     if check and out.returncode != 0:
-        raise LabError(f"{argv[0]} failed in node (pid {pid}): {(out.stderr or out.stdout).strip()}")
+        raise LabError(f"{argv[0]} failed in node ({' '.join(node[:4])}): {(out.stderr or out.stdout).strip()}")
     return out.stdout
 
 
-def _tries(pid: int, argv: list[str]) -> bool:
-    return subprocess.run(["mnexec", "-a", str(pid), *argv], capture_output=True, timeout=20).returncode == 0
+def _tries(node: InNode, argv: list[str]) -> bool:
+    return subprocess.run([*node, *argv], capture_output=True, timeout=20).returncode == 0
 
 
-def detect(pid: int) -> Mechanism:
-    """The best mechanism this kernel offers, tried on `lo` inside the node `pid` (then undone)."""
-    rate = _tries(pid, ["tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "tbf", "rate", "1gbit",
+def detect(pid: int, node: InNode) -> Mechanism:
+    """The best mechanism this kernel offers, tried on `lo` inside the node (`pid` holds its namespace;
+    `node` runs its tools), then undone."""
+    rate = _tries(node, ["tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "tbf", "rate", "1gbit",
                         "burst", "64kb", "latency", "10ms"])
     if rate:
-        _tries(pid, ["tc", "qdisc", "del", "dev", "lo", "root"])
+        _tries(node, ["tc", "qdisc", "del", "dev", "lo", "root"])
     forced = os.environ.get(FORCE_ENV)
     if forced in ("netem", "nfqueue", "none"):
         return Mechanism(forced, rate, f"forced by {FORCE_ENV}")  # type: ignore[arg-type]
-    if _tries(pid, ["tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "netem", "delay", "1ms"]):
-        _tries(pid, ["tc", "qdisc", "del", "dev", "lo", "root"])
+    if _tries(node, ["tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "netem", "delay", "1ms"]):
+        _tries(node, ["tc", "qdisc", "del", "dev", "lo", "root"])
         return Mechanism("netem", rate, "the kernel has sch_netem")
     if not Path(f"/proc/{pid}/net/netfilter/nfnetlink_queue").exists():
         return Mechanism("none", rate, "no sch_netem and no NFQUEUE in this kernel: links are not delayed")
-    if shutil.which("iptables") is None:
+    if not _tries(node, ["iptables", "--version"]):
         return Mechanism("none", rate, "no sch_netem, and iptables is not installed: links are not delayed")
     return Mechanism("nfqueue", rate, "no sch_netem in this kernel: NFQUEUE and a userspace releaser")
 
@@ -98,18 +100,18 @@ def qdisc_commands(interface: str, shaping: Shaping, mechanism: Mechanism) -> li
     return lines
 
 
-def apply_qdiscs(pid: int, lines: list[str]) -> None:
+def apply_qdiscs(node: InNode, lines: list[str]) -> None:
     if lines:
-        run_in(pid, ["tc", "-force", "-batch", "-"], stdin="\n".join(lines) + "\n", check=False)
+        run_in(node, ["tc", "-force", "-batch", "-"], stdin="\n".join(lines) + "\n", check=False)
         # `del` of a missing root qdisc fails harmlessly; check that every `add` took.
         added = [line for line in lines if " add " in f" {line} "]
         if added:
-            shown = run_in(pid, ["tc", "qdisc", "show"])
+            shown = run_in(node, ["tc", "qdisc", "show"])
             for line in added:
                 interface = line.split()[3]
                 kind = "netem" if "netem" in line else "tbf"
                 if not any(f"qdisc {kind}" in s and f"dev {interface} " in s for s in shown.splitlines()):
-                    raise LabError(f"tc could not add {kind} on {interface} (pid {pid})")
+                    raise LabError(f"tc could not add {kind} on {interface} ({' '.join(node[:4])})")
 
 
 def nfqueue_rule(interface: str, queue: int) -> list[str]:
@@ -117,9 +119,9 @@ def nfqueue_rule(interface: str, queue: int) -> list[str]:
     return ["POSTROUTING", "-o", interface, "-j", "NFQUEUE", "--queue-num", str(queue), "--queue-bypass"]
 
 
-def set_nfqueue_rules(pid: int, wanted: dict[str, int], present: dict[str, int]) -> None:
+def set_nfqueue_rules(node: InNode, wanted: dict[str, int], present: dict[str, int]) -> None:
     """Make the node's mangle POSTROUTING hold exactly `wanted` (interface -> queue) of our rules."""
     lines = [" ".join(["-D", *nfqueue_rule(i, q)]) for i, q in present.items() if wanted.get(i) != q]
     lines += [" ".join(["-A", *nfqueue_rule(i, q)]) for i, q in wanted.items() if present.get(i) != q]
     if lines:
-        run_in(pid, ["iptables-restore", "-w", "5", "--noflush"], stdin="*mangle\n" + "\n".join(lines) + "\nCOMMIT\n")
+        run_in(node, ["iptables-restore", "-w", "5", "--noflush"], stdin="*mangle\n" + "\n".join(lines) + "\nCOMMIT\n")

@@ -9,12 +9,10 @@ directory); without one curl runs with --insecure and the result says `tls_verif
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..errors import LabError
 from ..plan import Node
 from ..runtime.state import RunningLab
 from .results import MethodResult, MethodUnavailable
@@ -42,22 +40,20 @@ def parse_trace(body: str) -> dict[str, str]:
     return out
 
 
-def curl_argv(pid: int, anycast: str, ca: Path | None, timeout_s: float) -> list[str]:
+def curl_argv(anycast: str, ca: Path | None, timeout_s: float) -> list[str]:
     tls = ["--cacert", str(ca)] if ca else ["--insecure"]
-    return ["mnexec", "-a", str(pid), "curl", "--silent", "--show-error", "--noproxy", "*",
+    return ["curl", "--silent", "--show-error", "--noproxy", "*",
             "--connect-timeout", f"{min(timeout_s, 2.0):g}", "--max-time", f"{timeout_s:g}", *tls,
             "--write-out", WRITE_OUT, f"https://{anycast}{TRACE_PATH}"]
 
 
 def measure(lab: RunningLab, clients: list[Node], timeout_s: float = 5.0, workers: int = 16) -> dict[str, MethodResult]:
-    if shutil.which("curl") is None or shutil.which("mnexec") is None:
-        raise LabError("the http method needs curl and mnexec on this machine (run `make deps`)")
     anycast = str(lab.plan.topology.anycast.ip)
     ca = lab_ca(lab)
 
     def one(client: Node) -> tuple[MethodResult, int]:
         try:
-            out = subprocess.run(curl_argv(lab.pid(client.name), anycast, ca, timeout_s), capture_output=True,
+            out = subprocess.run(lab.exec_argv(client.name, curl_argv(anycast, ca, timeout_s)), capture_output=True,
                                  text=True, timeout=timeout_s + 5)
         except subprocess.TimeoutExpired:
             return MethodResult(None, error="curl did not finish"), CURL_TIMEOUT

@@ -161,7 +161,7 @@ def predictions(lab: RunningLab, clients: list[Node]) -> dict[str, str | None]:
     """Each client's ISP's predicted PoP: the PoP community on its router's best path to the anycast /32,
     or with `bgp.multipath` on the PoPs its FIB reaches, joined by "|" (see observe.predicted_pop)."""
     isps = sorted({c.isp for c in clients if c.isp})
-    sets = observe.predicted_pop_sets(lab.plan, lab.router_dir, isps)
+    sets = observe.predicted_pop_sets(lab.plan, lab.vty, isps)
     return {isp: observe.TIE.join(pops) or None for isp, pops in sets.items()}
 
 

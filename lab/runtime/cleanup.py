@@ -2,7 +2,8 @@
 
 This is both the last step of `down` and all of `clean` (after a crash or a SIGKILL). It signals only
 processes the ledger names, each checked by start time (or, for an FRR pid file, by its command line
-naming this lab's run directory), and removes only the lab's run directory.
+naming this lab's run directory), asks the lab's runtime to remove what it recorded (containers, checked
+by their labels), and removes only the lab's run directory.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import netns, procs
+from .backends import DEFAULT, runtime_class
 from .ledger import Ledger
 
 
@@ -20,32 +22,51 @@ from .ledger import Ledger
 class Leftovers:
     processes: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
     directory: bool = False
 
     @property
     def empty(self) -> bool:
-        return not (self.processes or self.namespaces or self.directory)
+        return not (self.processes or self.namespaces or self.containers or self.directory)
 
 
-def _pidfile_pid(path: Path, lab_dir: str) -> int | None:
-    """The pid in an FRR pid file, if that process is still ours (its command line names our run dir)."""
+def runtime_name(ledger: Ledger) -> str:
+    """The runtime the lab was booted on, from the ledger's first record (labs before runtimes: netns)."""
+    first = next(iter(ledger.of_kind("lab")), None)
+    return str(first.data.get("runtime", DEFAULT)) if first is not None else DEFAULT
+
+
+def pidfile_pid(path: Path, lab_dir: str, holder: int | None) -> int | None:
+    """The host pid of the daemon in an FRR pid file, if that process is still ours (its command line names
+    our run dir). `holder` is the node's namespace holder: the pid in the file is as the daemon saw it."""
     try:
         pid = int(path.read_text().split()[0])
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except (OSError, ValueError, IndexError):
         return None
-    return pid if lab_dir in cmdline else None
+    found = procs.host_pid(pid, holder) if holder is not None else pid
+    if found is None:
+        return None
+    try:
+        cmdline = Path(f"/proc/{found}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return None
+    return found if lab_dir in cmdline else None
 
 
 def recorded_processes(ledger: Ledger) -> list[tuple[str, int, int | None]]:
     """Every process the ledger names that is still alive, supervisor first, node shells last."""
     found: list[tuple[str, int, int | None]] = []
     entries = list(ledger.entries())
+    holders = {e.name: e.data["pid"] for e in entries
+               if e.kind == "node" and "pid" in e.data and procs.is_alive(e.data["pid"], e.data.get("start"))}
     for e in entries:
         if e.kind == "process" and "pid" in e.data and procs.is_alive(e.data["pid"], e.data.get("start")):
             found.append((e.name, e.data["pid"], e.data.get("start")))
         elif e.kind == "pidfile":
-            pid = _pidfile_pid(Path(e.data["path"]), e.data["lab_dir"])
+            node = e.name.split("/")[0]
+            if node not in holders:
+                continue  # its node is gone, and the daemon with it
+            pid = pidfile_pid(Path(e.data["path"]), e.data["lab_dir"], holders[node])
             if pid is not None:
                 found.append((e.name, pid, procs.start_time(pid)))
     for e in entries:
@@ -84,15 +105,22 @@ def remove(lab_dir: Path) -> list[str]:
     procs.terminate(supervisor, grace=0.0)  # first, so it cannot start anything more
     rest = [(pid, start) for what, pid, start in found if what != "supervisor"]
     procs.terminate(rest, grace=1.0)
+    removed = runtime_class(runtime_name(ledger)).remove_recorded(ledger)
     if lab_dir.exists():
         shutil.rmtree(lab_dir)
-    return [what for what, _, _ in found]
+    return [what for what, _, _ in found] + removed
 
 
-def leftovers(lab_dir: Path) -> Leftovers:
-    ledger = Ledger(lab_dir / "ledger.jsonl")
+def left_by(ledger: Ledger, lab_dir: Path | None = None) -> Leftovers:
+    """What of a lab still exists, by its ledger (a copy taken before `down` removed the run directory
+    will do): recorded processes alive, namespaces held, containers present, the run directory."""
     return Leftovers(
         processes=[f"{what} (pid {pid})" for what, pid, _ in recorded_processes(ledger)],
         namespaces=live_namespaces(ledger),
-        directory=lab_dir.exists(),
+        containers=runtime_class(runtime_name(ledger)).leftovers(ledger),
+        directory=lab_dir is not None and lab_dir.exists(),
     )
+
+
+def leftovers(lab_dir: Path) -> Leftovers:
+    return left_by(Ledger(lab_dir / "ledger.jsonl"), lab_dir)

@@ -6,8 +6,8 @@ the router's own directory, so routers never share state and nothing lands in /v
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import subprocess
 import threading
 from collections.abc import Callable
@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import LabError
 from ..render.frr import RouterConfig
 
-FRR_DIR = Path("/usr/lib/frr")
+FRR_DIR = Path("/usr/lib/frr")  # on the host (netns runtime) and in images/router alike
 FRR_USER = "frr"
 _LOG_PREFIX = re.compile(r"^\S+ \S+ \w+: (\[[^]]*\])+ ")
 _CONFIG_ERROR = re.compile(r"config line \d+|Unknown command|Command incomplete|Ambiguous command")
@@ -45,14 +45,15 @@ class RouterDaemons:
     def zserv(self) -> Path:
         return self.directory / "zserv.api"
 
-    def write(self) -> None:
-        """frr.conf for people; one file per daemon, holding only that daemon's part, for the daemons."""
+    def write(self, owner: tuple[int, int]) -> None:
+        """frr.conf for people; one file per daemon, holding only that daemon's part, for the daemons.
+        Everything belongs to FRR's user as the nodes know it (`owner`: uid, gid), since FRR drops root."""
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "frr.conf").write_text(self.config.unified)
         for daemon in self.config.daemons:
             self.conf(daemon).write_text(self.config.for_daemon(daemon))
         for path in [self.directory, *self.directory.iterdir()]:
-            shutil.chown(path, FRR_USER, FRR_USER)
+            os.chown(path, *owner)
 
     def _paths(self, daemon: str) -> list[str]:
         args = ["-i", str(self.pidfile(daemon)), "--vty_socket", str(self.directory), "-P", "0",
@@ -74,9 +75,10 @@ class RouterDaemons:
         return (self.directory / f"{daemon}.vty").exists()
 
 
-def start_dry_run(routers: list[RouterDaemons]) -> Callable[[], None]:
+def start_dry_run(routers: list[RouterDaemons], prefix: Callable[[str], list[str]]) -> Callable[[], None]:
     """Run FRR's own parser (`-C`) on every daemon's config, in a background thread so the checks overlap
-    node creation; the returned call waits for them and raises if any config is rejected."""
+    node creation; the returned call waits for them and raises if any config is rejected. `prefix(router)`
+    is how to run the FRR that router will run (nothing for the host's, the node's exec for an image's)."""
     problems: list[str] = []
 
     def run_all() -> None:
@@ -86,8 +88,8 @@ def start_dry_run(routers: list[RouterDaemons]) -> Callable[[], None]:
             problems.append(f"FRR's dry run could not run: {exc}")
 
     def check_all() -> None:
-        jobs = [(r, d, subprocess.Popen(r.dry_run_argv(d), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True))
+        jobs = [(r, d, subprocess.Popen([*prefix(r.name), *r.dry_run_argv(d)], stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True))
                 for r in routers for d in r.config.daemons]
         for router, daemon, proc in jobs:
             out, _ = proc.communicate(timeout=60)

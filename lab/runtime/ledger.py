@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Kind = Literal["lab", "dir", "process", "pidfile", "node"]
+Kind = Literal["lab", "dir", "process", "pidfile", "node", "container"]
 
 
 @dataclass(frozen=True)

@@ -1,66 +1,23 @@
-"""Nodes and links: Mininet hosts joined by point-to-point veth pairs, configured through netlink.
+"""Addresses, routes and per-namespace sysctls for every node, through netlink inside its namespace.
 
-Only Mininet's Host and Link are used. Its `Mininet` class is avoided on purpose: its first use tunes
-host-wide sysctls and resource limits, and the lab never changes the host's root namespace.
+The same for every runtime: a node is reached by the pid that holds its network namespace.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-
-from mininet.link import Link as MnLink
-from mininet.log import setLogLevel
-from mininet.node import Host
 
 from ..plan import Node, Plan
-from . import netns, procs
-from .ledger import Ledger
+from . import netns
 
-setLogLevel("error")
 CONFIG_THREADS = 8
 
 
-@dataclass
-class Network:
-    hosts: dict[str, Host] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)  # node -> its namespace's tag (the loopback's alias)
-
-    def pid(self, node: str) -> int:
-        return int(self.hosts[node].pid)
-
-    def stop(self) -> None:
-        """End every node's shell; a namespace (and its veths) goes when its last process does."""
-        for host in self.hosts.values():
-            with contextlib.suppress(OSError):
-                host.terminate()
-        self.hosts.clear()
-
-
-def build(plan: Plan, ledger: Ledger, on_node: Callable[[str], None] | None = None) -> Network:
-    """Create one namespaced host per node and one veth pair per link, recording each in the ledger."""
-    net = Network()
-    for node in plan.nodes.values():
-        ledger.record("node", node.name, state="creating")
-        host = Host(node.name, inNamespace=True)
-        net.hosts[node.name] = host
-        pid = int(host.pid)
-        net.tags[node.name] = netns.namespace_tag(ledger.path.parent.name, node.name)
-        ledger.record("node", node.name, pid=pid, start=procs.start_time(pid), netns=netns.netns_inode(pid),
-                      tag=net.tags[node.name])
-        if on_node:
-            on_node(node.name)
-    for link in plan.links:
-        MnLink(net.hosts[link.a], net.hosts[link.b], intfName1=link.b, intfName2=link.a)
-    return net
-
-
-def configure(plan: Plan, net: Network) -> None:
-    """Addresses, routes and per-namespace sysctls for every node, in parallel."""
+def configure(plan: Plan, pids: dict[str, int], lab: str) -> None:
+    """Every node in parallel; each namespace's loopback gets the lab's tag (netns.namespace_tag)."""
     with ThreadPoolExecutor(CONFIG_THREADS) as pool:
-        list(pool.map(lambda n: _configure_node(n, net.pid(n.name), net.tags.get(n.name)), plan.nodes.values()))
+        list(pool.map(lambda n: _configure_node(n, pids[n.name], netns.namespace_tag(lab, n.name)),
+                      plan.nodes.values()))
 
 
 def _configure_node(node: Node, pid: int, tag: str | None) -> None:

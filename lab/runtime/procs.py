@@ -44,9 +44,9 @@ def _guarded(argv: list[str]) -> list[str]:
     return ["setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c", _PARENT_GUARD, str(os.getpid()), *argv]
 
 
-def spawn(argv: Sequence[str], *, netns_pid: int | None = None, log: Path | None = None,
+def spawn(argv: Sequence[str], *, prefix: Sequence[str] = (), log: Path | None = None,
           die_with_parent: bool = True, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start a process, inside a node's network namespace when `netns_pid` is given.
+    """Start a process, inside a node when `prefix` is one of its handle's (`spawn` or `netns`).
 
     With `die_with_parent` the kernel SIGKILLs it if the lab supervisor dies, which is what makes a
     SIGKILLed `up` leave nothing behind. The kernel ties that to the spawning thread, so only the main
@@ -54,9 +54,7 @@ def spawn(argv: Sequence[str], *, netns_pid: int | None = None, log: Path | None
     """
     if die_with_parent:
         assert threading.current_thread() is threading.main_thread(), "spawn lab processes from the main thread"
-    argv = list(argv)
-    if netns_pid is not None:
-        argv = ["mnexec", "-a", str(netns_pid), *argv]
+    argv = [*prefix, *argv]
     if die_with_parent:
         argv = _guarded(argv)
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
@@ -120,3 +118,28 @@ def wait_for(predicate: object, timeout: float, interval: float = 0.02) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def host_pid(pid_in_node: int, holder: int) -> int | None:
+    """The host's pid for a process that knows itself as `pid_in_node` inside the PID namespace of
+    `holder` (a node's namespace holder: on docker, a container's init; on netns, the host's own PID
+    namespace, so the answer is the pid itself). FRR's pid files hold the pid as its daemon sees it."""
+    try:
+        namespace = os.stat(f"/proc/{holder}/ns/pid").st_ino
+    except OSError:
+        return None
+    if namespace == os.stat("/proc/self/ns/pid").st_ino:
+        return pid_in_node if start_time(pid_in_node) is not None else None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.stat(entry / "ns" / "pid").st_ino != namespace:
+                continue
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("NSpid:") and line.split()[-1] == str(pid_in_node):
+                return int(entry.name)
+    return None

@@ -1,7 +1,8 @@
-"""What a running lab is: its plan (from the topology copied into its run directory) and its node pids.
+"""What a running lab is: its plan (from the topology copied into its run directory), its runtime, and
+how to reach each node (handles.py).
 
 The supervisor writes state.json once the lab is ready; every other verb reads it, so verbs act on the
-lab directly (through the nodes' namespaces and the routers' vty sockets) without asking the supervisor.
+lab directly (through the nodes' handles and the routers' vty sockets) without asking the supervisor.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 from ..errors import NoLabError, UnknownNodeError
 from ..model import load_topology
 from ..plan import Plan, build_plan
-from . import paths
+from . import handles, paths
+from .handles import NodeHandle
+from .vtysh import Vty
 
 STATE_FILE = "state.json"
 TOPOLOGY_FILE = "topology.yaml"
@@ -25,19 +28,40 @@ class RunningLab:
     name: str
     plan: Plan
     directory: Path
-    pids: dict[str, int]
+    runtime: str
+    handles: dict[str, NodeHandle]
     supervisor_pid: int | None = None
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {name: h.pid for name, h in self.handles.items()}
 
     def router_dir(self, router: str) -> Path:
         return self.directory / "nodes" / router
 
+    def handle(self, node: str) -> NodeHandle:
+        if node not in self.handles:
+            raise UnknownNodeError(node, list(self.handles))
+        return self.handles[node]
+
     def pid(self, node: str) -> int:
-        if node not in self.pids:
-            raise UnknownNodeError(node, list(self.pids))
-        return self.pids[node]
+        """The pid holding the node's network namespace, for netlink and sockets opened in-process."""
+        return self.handle(node).pid
+
+    def exec_argv(self, node: str, argv: list[str]) -> list[str]:
+        """Run the node's own software (its image's, on docker) inside the node."""
+        return [*self.handle(node).exec, *argv]
+
+    def netns_argv(self, node: str, argv: list[str]) -> list[str]:
+        """Run the host's software (the lab's own tools) in the node's network namespace only."""
+        return [*self.handle(node).netns, *argv]
+
+    def vty(self, router: str) -> Vty:
+        return Vty(self.router_dir(router), tuple(self.handle(router).vtysh))
 
     def save(self) -> None:
-        data = {"lab": self.name, "supervisor_pid": self.supervisor_pid, "pids": self.pids}
+        data = {"lab": self.name, "runtime": self.runtime, "supervisor_pid": self.supervisor_pid,
+                "pids": self.pids}
         tmp = self.directory / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, self.directory / STATE_FILE)
@@ -76,5 +100,5 @@ def attach(name: str | None = None) -> RunningLab:
     except FileNotFoundError:
         raise NoLabError(f"lab {lab!r} is not running (no {directory / STATE_FILE})") from None
     plan = build_plan(load_topology(directory / TOPOLOGY_FILE))
-    return RunningLab(lab, plan, directory, {k: int(v) for k, v in data["pids"].items()},
-                      data.get("supervisor_pid"))
+    runtime, nodes = handles.load(directory)
+    return RunningLab(lab, plan, directory, runtime, nodes, data.get("supervisor_pid"))

@@ -1,6 +1,7 @@
 """The lab supervisor: the one process that builds a lab, keeps it running, and tears it down.
 
-It owns the nodes' Mininet shells, and every long-lived lab process is its child. `anycastlab up` runs it
+It owns the lab's runtime (lab/runtime/backends: Mininet hosts or containers), and every long-lived lab
+process is its child. `anycastlab up` runs it
 in the background (`python -m anycastlab.runtime.supervisor`) and follows its events; `--foreground`
 runs it in the calling process. SIGTERM or SIGINT tears the lab down.
 """
@@ -28,11 +29,13 @@ from ..links import control as links
 from ..plan import Plan
 from ..render.frr import render_all
 from ..services import edge
-from . import paths, procs, zygote
+from . import handles, paths, procs, zygote
+from .backends import DEFAULT, NAMES, runtime_class
+from .backends.base import Runtime
 from .events import FAILED, READY, Event, EventLog
 from .frr import RouterDaemons, start_dry_run
 from .ledger import Ledger
-from .network import Network, build, configure
+from .network import configure
 from .state import TOPOLOGY_FILE, RunningLab
 
 DEFAULT_TIMEOUT = 60.0
@@ -47,13 +50,15 @@ class Interrupted(Exception):
 
 class Supervisor:
     def __init__(self, name: str, plan: Plan, directory: Path,
-                 listener: Callable[[Event], None] | None = None) -> None:
+                 listener: Callable[[Event], None] | None = None, runtime: str = DEFAULT) -> None:
         self.name = name
         self.plan = plan
         self.directory = directory
         self.ledger = Ledger(directory / "ledger.jsonl")
         self.events = EventLog(directory / "events.jsonl", listener)
-        self.net = Network()
+        self.runtime_name = runtime
+        self.runtime: Runtime | None = None
+        self.lab: RunningLab | None = None
         self.children: list[tuple[str, int, int | None]] = []  # (what, pid, start) of our long-lived children
         self.stop_requested = threading.Event()
         self.health: edge.HealthWatch | None = None
@@ -64,20 +69,27 @@ class Supervisor:
     def up(self, timeout: float = DEFAULT_TIMEOUT) -> RunningLab:
         """Build and start everything, overlapping what does not depend on each other: FRR's dry run with node
         creation, and the Python services' start-up (CPU-bound) with BGP's convergence."""
-        routers = self._render()
-        self.events.emit("check", f"checking {sum(len(r.config.daemons) for r in routers)} FRR configs "
-                                  "with FRR's dry run")
-        check_configs = start_dry_run(routers)
-        self.events.emit("nodes", f"creating {len(self.plan.nodes)} nodes and {len(self.plan.links)} links")
-        self.net = build(self.plan, self.ledger)
-        configure(self.plan, self.net)
-        links.start(self.plan, self.directory, self.net.pid, self._child, self.events.emit)  # delays per link
+        runtime = self.runtime = runtime_class(self.runtime_name)(self.name, self.directory, self.ledger)
+        routers = self._render(runtime.frr_owner())
+        checks = f"checking {sum(len(r.config.daemons) for r in routers)} FRR configs with FRR's dry run"
+        if runtime.shares_host_fs:  # the host's FRR is the nodes' FRR: check while the nodes are made
+            self.events.emit("check", checks)
+            check_configs = start_dry_run(routers, lambda router: [])
+        self.events.emit("nodes", f"creating {len(self.plan.nodes)} nodes and {len(self.plan.links)} links "
+                                  f"({runtime.name} runtime)")
+        nodes = runtime.create_nodes(self.plan)
+        handles.save(self.directory, runtime.name, nodes)
+        if not runtime.shares_host_fs:  # each router's own image checks its config
+            self.events.emit("check", checks)
+            check_configs = start_dry_run(routers, lambda router: nodes[router].exec)
+        runtime.create_links(self.plan)
+        configure(self.plan, {n: h.pid for n, h in nodes.items()}, self.name)
+        lab = self.lab = RunningLab(self.name, self.plan, self.directory, runtime.name, nodes)
+        links.start(self.plan, self.directory, nodes, self._child, self.events.emit)  # delays per link
         check_configs()
-        lab = RunningLab(self.name, self.plan, self.directory,
-                         {n: self.net.pid(n) for n in self.plan.nodes}, supervisor_pid=None)
         self.events.emit("frr", f"starting FRR on {len(routers)} routers, the origin server and "
                                 f"{len(self.plan.pops)} edge proxies")
-        self._start_daemons(routers)
+        self._start_daemons(lab, routers)
         self._start_pop_services(lab)
         proxies = self._start_edge(lab)
         self._wait_edge_healthy(proxies)
@@ -94,16 +106,16 @@ class Supervisor:
     def _gate_progress(self, message: str, missing: list[str]) -> None:
         self.events.emit("gate", message, missing)
 
-    def _render(self) -> list[RouterDaemons]:
+    def _render(self, owner: tuple[int, int]) -> list[RouterDaemons]:
         configs = render_all(self.plan)
         routers = [RouterDaemons(cfg, self.directory / "nodes" / name) for name, cfg in configs.items()]
         self.events.emit("render", f"rendered frr.conf for {len(routers)} routers")
         for router in routers:
             self.ledger.record("dir", router.name, path=str(router.directory))
-            router.write()
+            router.write(owner)
         return routers
 
-    def _start_daemons(self, routers: list[RouterDaemons]) -> None:
+    def _start_daemons(self, lab: RunningLab, routers: list[RouterDaemons]) -> None:
         """zebra everywhere at once, then the routing daemons everywhere at once."""
         order = [["zebra"], ["bfdd", "ospfd", "bgpd"]]
         for wave in order:
@@ -113,7 +125,7 @@ class Supervisor:
                     if daemon in router.config.daemons:
                         self.ledger.record("pidfile", f"{router.name}/{daemon}", path=str(router.pidfile(daemon)),
                                            lab_dir=str(self.directory))
-                        proc = procs.spawn(router.start_argv(daemon), netns_pid=self.net.pid(router.name),
+                        proc = procs.spawn(router.start_argv(daemon), prefix=lab.handle(router.name).spawn,
                                            log=router.directory / f"{daemon}.out", die_with_parent=True)
                         self._child(f"{router.name}/{daemon}", proc.pid)
                         started.append((router, daemon, proc))
@@ -134,7 +146,7 @@ class Supervisor:
             log.mkdir(parents=True, exist_ok=True)
             self.ledger.record("dir", f"pop-{pop.name}", path=str(log))
             argv = [sys.executable, "-m", "anycastlab.services.pop_dns", "--pop", pop.name, "--listen", anycast]
-            self._start_python(f"{pop.name}/dns", argv, lab.pid(pop.name), log / "dns.log")
+            self._start_python(f"{pop.name}/dns", argv, lab, pop.name, log / "dns.log")
 
     def _start_edge(self, lab: RunningLab) -> dict[str, tuple[int, int | None]]:
         """The origin server, then one proxy per PoP. They bind the anycast address on the PoP's loopback, so
@@ -142,10 +154,10 @@ class Supervisor:
         ensure_ca(paths.ca_dir(self.name))
         origin = self.plan.topology.origin.name
         (self.directory / "origin").mkdir(exist_ok=True)
-        self._start_python(f"{origin}/origin-server", edge.origin_argv(self.plan, self.name), lab.pid(origin),
+        self._start_python(f"{origin}/origin-server", edge.origin_argv(self.plan, self.name), lab, origin,
                            self.directory / "origin" / "origin.log")
         return {pop.name: self._start_python(f"{pop.name}/proxy", edge.proxy_argv(self.plan, self.name, pop.name),
-                                             lab.pid(pop.name), paths.pop_dir(self.name, pop.name) / "proxy.log")
+                                             lab, pop.name, paths.pop_dir(self.name, pop.name) / "proxy.log")
                 for pop in self.plan.pops}
 
     def _wait_edge_healthy(self, proxies: dict[str, tuple[int, int | None]]) -> None:
@@ -158,11 +170,19 @@ class Supervisor:
         if bad:
             logs = ", ".join(str(paths.pop_dir(self.name, pop) / "proxy.log") for pop in bad)
             raise LabError(f"edge proxies not healthy after {PROXY_START_TIMEOUT:.0f} s: {', '.join(bad)} (see {logs})")
-        self.health = edge.HealthWatch(self.plan, self.name, self.directory, {p: True for p in proxies})
+        assert self.lab is not None
+        self.health = edge.HealthWatch(self.plan, self.name, self.lab.vty, {p: True for p in proxies})
 
-    def _start_python(self, what: str, argv: list[str], netns_pid: int, log: Path) -> tuple[int, int | None]:
-        """Start `python -m module ...` in a node, forked from the pre-loaded zygote; returns (pid, start)."""
+    def _start_python(self, what: str, argv: list[str], lab: RunningLab, node: str,
+                      log: Path) -> tuple[int, int | None]:
+        """Start `python -m module ...` in a node: forked from the pre-loaded zygote where the node sees the
+        host's files, else with the node's own interpreter; returns (pid, start)."""
         assert argv[1] == "-m", argv
+        handle = lab.handle(node)
+        if self.runtime is not None and not self.runtime.shares_host_fs:
+            proc = procs.spawn([handle.python, *argv[1:]], prefix=handle.spawn, log=log)
+            self._child(what, proc.pid)
+            return proc.pid, self.children[-1][2]
         if self.zygote is None:
             sock = self.directory / "zygote.sock"
             proc = procs.spawn([sys.executable, "-m", "anycastlab.runtime.zygote", str(sock)],
@@ -170,7 +190,7 @@ class Supervisor:
             self.zygote = (proc.pid, procs.start_time(proc.pid))
             self.ledger.record("process", "zygote", pid=proc.pid, start=self.zygote[1])
             zygote.wait_listening(sock, lambda: proc.poll() is None)
-        pid = zygote.start_service(self.directory / "zygote.sock", argv[2], argv[3:], netns_pid, log)
+        pid = zygote.start_service(self.directory / "zygote.sock", argv[2], argv[3:], handle.pid, log)
         self._child(what, pid)
         return pid, self.children[-1][2]
 
@@ -193,19 +213,17 @@ class Supervisor:
                 self.events.emit("health", f"{pop}: proxy {state}")
 
     def teardown(self) -> None:
-        """End our children, then the node shells; namespaces and veths go with their last process."""
+        """End our children, then the nodes; namespaces and veths go with their last process."""
         procs.terminate([(pid, start) for _, pid, start in reversed(self.children)], grace=1.0)
         self.children.clear()
         if self.zygote is not None:
             procs.terminate([self.zygote], grace=0.5)
             self.zygote = None
-        pids = list(self.net.hosts.values())
-        self.net.stop()
-        procs.terminate([(int(h.pid), None) for h in pids if h.shell is not None and h.shell.poll() is None],
-                        grace=0.5)
+        if self.runtime is not None:
+            self.runtime.destroy()
 
 
-def prepare_run_dir(name: str, topology_file: Path) -> Path:
+def prepare_run_dir(name: str, topology_file: Path, runtime: str = DEFAULT) -> Path:
     """A fresh run directory holding a copy of the topology, so later verbs see exactly this plan."""
     directory = paths.lab_dir(name)
     if directory.exists():
@@ -214,14 +232,14 @@ def prepare_run_dir(name: str, topology_file: Path) -> Path:
     directory.mkdir(parents=True, mode=0o755)
     directory.parent.chmod(0o755)
     shutil.copyfile(topology_file, directory / TOPOLOGY_FILE)
-    Ledger(directory / "ledger.jsonl").record("lab", name, path=str(directory))
+    Ledger(directory / "ledger.jsonl").record("lab", name, path=str(directory), runtime=runtime)
     return directory
 
 
 def run(name: str, plan: Plan, directory: Path, timeout: float,
-        listener: Callable[[Event], None] | None = None) -> int:
+        listener: Callable[[Event], None] | None = None, runtime: str = DEFAULT) -> int:
     """Bring the lab up, serve until signalled, tear down. Returns the exit status."""
-    sup = Supervisor(name, plan, directory, listener)
+    sup = Supervisor(name, plan, directory, listener, runtime)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         sup.stop_requested.set()
@@ -262,10 +280,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="anycastlab supervisor (started by `anycastlab up`)")
     parser.add_argument("--lab", required=True)
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    parser.add_argument("--runtime", choices=NAMES, default=DEFAULT)
     args = parser.parse_args(argv)
     directory = paths.lab_dir(args.lab)
     plan = build_plan(load_topology(directory / TOPOLOGY_FILE))
-    sys.exit(run(args.lab, plan, directory, args.timeout))
+    sys.exit(run(args.lab, plan, directory, args.timeout, runtime=args.runtime))
 
 
 if __name__ == "__main__":

@@ -4,32 +4,42 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import LabError
 
 
-def vtysh_argv(directory: Path, *commands: str) -> list[str]:
-    argv = ["vtysh", "--vty_socket", str(directory)]
+@dataclass(frozen=True)
+class Vty:
+    """Where one router's FRR answers: its socket directory, and how to reach vtysh there (the node
+    handle's `vtysh` prefix: nothing on the netns runtime, nsenter into the container on docker)."""
+
+    directory: Path
+    prefix: tuple[str, ...] = ()
+
+
+def vtysh_argv(vty: Vty, *commands: str) -> list[str]:
+    argv = [*vty.prefix, "vtysh", "--vty_socket", str(vty.directory)]
     for command in commands:
         argv += ["-c", command]
     return argv
 
 
-def vtysh(directory: Path, *commands: str, timeout: float = 10.0) -> str:
+def vtysh(vty: Vty, *commands: str, timeout: float = 10.0) -> str:
     try:
-        out = subprocess.run(vtysh_argv(directory, *commands), capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(vtysh_argv(vty, *commands), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        raise LabError(f"vtysh in {directory} did not answer within {timeout:.0f} s") from exc
+        raise LabError(f"vtysh in {vty.directory} did not answer within {timeout:.0f} s") from exc
     if out.returncode != 0:
-        raise LabError(f"vtysh in {directory} failed: {(out.stderr or out.stdout).strip()}")
+        raise LabError(f"vtysh in {vty.directory} failed: {(out.stderr or out.stdout).strip()}")
     return out.stdout
 
 
-def vtysh_json(directory: Path, command: str, timeout: float = 10.0) -> Any:
-    text = vtysh(directory, command, timeout=timeout)
+def vtysh_json(vty: Vty, command: str, timeout: float = 10.0) -> Any:
+    text = vtysh(vty, command, timeout=timeout)
     try:
         return json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
-        raise LabError(f"vtysh {command!r} in {directory} did not return JSON: {text[:200]!r}") from exc
+        raise LabError(f"vtysh {command!r} in {vty.directory} did not return JSON: {text[:200]!r}") from exc

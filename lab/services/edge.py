@@ -8,6 +8,7 @@ the proxy is healthy.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -16,7 +17,8 @@ from ..edge import mgmt
 from ..errors import LabError
 from ..plan import Plan
 from ..runtime import paths
-from ..runtime.vtysh import vtysh
+from ..runtime.handles import NodeHandle
+from ..runtime.vtysh import Vty, vtysh
 
 HTTP_PORT, HTTPS_PORT = 80, 443
 
@@ -73,10 +75,10 @@ def proxy_state(lab: str, pop: str) -> Literal["ok", "down", "slow"]:
     return mgmt.health_state(proxy_socket(lab, pop), timeout=0.5)
 
 
-def set_announcement(plan: Plan, router_dir: Path, on: bool) -> None:
+def set_announcement(plan: Plan, vty: Vty, on: bool) -> None:
     """Start or stop originating the anycast /32 at a PoP (the PoP's other routes are untouched)."""
     statement = f"network {plan.topology.anycast.network} route-map ORIGINATE"
-    vtysh(router_dir, "configure terminal", f"router bgp {plan.topology.asn}", "address-family ipv4 unicast",
+    vtysh(vty, "configure terminal", f"router bgp {plan.topology.asn}", "address-family ipv4 unicast",
           statement if on else f"no {statement}")
 
 
@@ -93,7 +95,7 @@ class HealthWatch:
 
     plan: Plan
     lab: str
-    directory: Path
+    vty_of: Callable[[str], Vty]
     healthy: dict[str, bool]
     slow: dict[str, int] = field(default_factory=dict)
 
@@ -106,7 +108,7 @@ class HealthWatch:
             now = state == "ok" or (state == "slow" and was and self.slow[pop.name] < SLOW_POLLS)
             if now != was:
                 try:
-                    set_announcement(self.plan, self.directory / "nodes" / pop.name, now)
+                    set_announcement(self.plan, self.vty_of(pop.name), now)
                 except LabError:
                     continue  # FRR itself is down (a drill); try again on the next poll
                 self.healthy[pop.name] = now
@@ -114,7 +116,7 @@ class HealthWatch:
         return changes
 
 
-def restart_proxy(plan: Plan, lab: str, pop: str, pid: int, ledger_path: Path) -> int:
+def restart_proxy(plan: Plan, lab: str, pop: str, node: NodeHandle, ledger_path: Path) -> int:
     """Start a PoP's proxy again (after a crash or a drill), recorded in the lab's ledger so `down` ends it.
 
     Started by whoever asks (a CLI, a test, a drill), not by the supervisor, so it is not tied to the
@@ -123,7 +125,8 @@ def restart_proxy(plan: Plan, lab: str, pop: str, pid: int, ledger_path: Path) -
     from ..runtime import procs
     from ..runtime.ledger import Ledger
 
-    proc = procs.spawn(proxy_argv(plan, lab, pop), netns_pid=pid, log=paths.pop_dir(lab, pop) / "proxy.log",
+    argv = proxy_argv(plan, lab, pop)
+    proc = procs.spawn([node.python, *argv[1:]], prefix=node.spawn, log=paths.pop_dir(lab, pop) / "proxy.log",
                        die_with_parent=False)
     Ledger(ledger_path).record("process", f"{pop}/proxy", pid=proc.pid, start=procs.start_time(proc.pid))
     return proc.pid

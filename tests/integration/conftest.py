@@ -1,7 +1,7 @@
 """Integration fixtures: real labs (real FRR, real namespaces), booted once per session and always removed.
 
 Every lab a test boots is checked afterwards for leftovers: no recorded process alive, no namespace of
-the lab held by any process, no run directory.
+the lab held by any process, no container of it, no run directory.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ def snapshot_ledger(lab_name: str, into: Path) -> Ledger:
 
 
 def assert_nothing_left(ledger: Ledger, lab_name: str) -> None:
-    processes = [f"{what} (pid {pid})" for what, pid, _ in cleanup.recorded_processes(ledger)]
-    namespaces = cleanup.live_namespaces(ledger)
-    assert not processes, f"processes left behind: {processes}"
-    assert not namespaces, f"namespaces still held: {namespaces}"
-    assert not paths.lab_dir(lab_name).exists(), "run directory left behind"
+    left = cleanup.left_by(ledger, paths.lab_dir(lab_name))
+    assert not left.processes, f"processes left behind: {left.processes}"
+    assert not left.namespaces, f"namespaces still held: {left.namespaces}"
+    assert not left.containers, f"containers left behind: {left.containers}"
+    assert not left.directory, "run directory left behind"
 
 
 def ledger_while_running(lab_name: str, proc: subprocess.Popen[str], into: Path) -> Ledger:

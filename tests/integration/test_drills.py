@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from anycastlab.drills import faults, load_drill, run_drill
 from anycastlab.lifecycle import Lab
-from anycastlab.probes.watch import watch
 from anycastlab.runtime import cleanup, netns, paths
 from anycastlab.runtime.ledger import Ledger
+from measure import catchment
 
 pytestmark = pytest.mark.integration
 
@@ -61,15 +61,6 @@ def holders(ledger: Ledger, nodes: list[str]) -> list[str]:
         except OSError:
             continue
     return found
-
-
-def catchment(lab: Lab) -> dict[str, str | None]:
-    """Where each client lands now, from one second of DNS probes (the last answer of each)."""
-    seen: dict[str, str | None] = {c.name: None for c in lab.running.plan.clients}
-    for record in watch(lab.running, rate_hz=10, duration_s=1.0):
-        if record.pop is not None:
-            seen[record.client] = record.pop
-    return seen
 
 
 @pytest.mark.parametrize("name", ["withdraw", "graceful-shutdown", "crash", "proxy-crash"])

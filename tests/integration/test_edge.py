@@ -121,7 +121,7 @@ def test_killing_a_proxy_withdraws_its_pop_and_clients_move(default_lab: Lab) ->
         assert after["optus-c1"] not in ("syd", None) and after["dtag-c1"] == before["dtag-c1"]
         print(f"optus-c1 left syd {moved_after:.2f} s after its proxy was killed")
     finally:
-        edge.restart_proxy(lab.plan, lab.name, "syd", lab.pid("syd"), lab.directory / "ledger.jsonl")
+        edge.restart_proxy(lab.plan, lab.name, "syd", lab.handle("syd"), lab.directory / "ledger.jsonl")
 
     def syd_back() -> bool:
         return next(c for c in default_lab.status()["clients"] if c["name"] == "optus-c1")["predicted_pop"] == "syd"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 from anycastlab.lifecycle import Lab
 from anycastlab.links import control
 from anycastlab.runtime import procs
+from measure import assert_rtt, peer_address, ping_rtts
 
 CLI = str(Path(sys.executable).parent / "anycastlab")
 PREFIX = os.environ.get("ANYCASTLAB_TEST_PREFIX", "l6")
@@ -37,28 +37,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory, leftovers: Any) -> Iterator[La
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CLI, *args, "--lab", LAB], capture_output=True, text=True, timeout=60)
-
-
-def peer_address(lab: Lab, node: str, peer: str) -> str:
-    return str(next(i.peer_address for i in lab.plan.nodes[node].interfaces if i.peer == peer))
-
-
-def ping_rtts(lab: Lab, node: str, address: str, count: int = 20, interval: float = 0.1) -> list[float]:
-    """Bounded: `count` echo requests, one every `interval` seconds, each waiting at most 2 s."""
-    out = lab.exec(node, ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2", address],
-                   timeout=count * interval + 10)
-    return [float(m) for m in re.findall(r"time=([\d.]+) ms", out.stdout)]
-
-
-def assert_rtt(rtts: list[float], want_ms: float, count: int) -> None:
-    """The target is +-10%: the median must meet it, and most single pings too (the 2-core machine is shared,
-    so a ping may be scheduled late now and then); no ping may come back early."""
-    low, high = want_ms * 0.9, want_ms * 1.1
-    assert len(rtts) == count, rtts
-    median = sorted(rtts)[len(rtts) // 2]
-    assert low <= median <= high, f"median RTT {median:.2f} ms, want {want_ms} ms +- 10% ({rtts})"
-    assert sum(low <= r <= high for r in rtts) >= 0.75 * count, f"too many pings off target: {rtts}"
-    assert min(rtts) >= low, f"a reply came back early: {rtts}"
 
 
 def test_status_names_the_mechanism(lab: Lab) -> None:

@@ -194,12 +194,12 @@ def test_link_set_that_fails_half_way_is_undone(tmp_path: Path, topologies_dir: 
     """An error, or Ctrl-C, at the second end: links.json as it was, and both ends put back."""
     plan = build_plan(load_topology(topologies_dir / "small.yaml"))
     state = {"mechanism": kernel.Mechanism("netem", True, "test").to_json(), "generation": 1, "releaser": None,
-             "pids": {name: 1 for name in plan.nodes},
+             "pids": {name: 1 for name in plan.nodes}, "exec": {name: ["true"] for name in plan.nodes},
              "links": [control._link_entry(plan, link, link.shaping) for link in plan.links]}
     control._write_state(tmp_path, state)
     applied: list[list[str]] = []
 
-    def apply_qdiscs(pid: int, lines: list[str]) -> None:
+    def apply_qdiscs(node: list[str], lines: list[str]) -> None:
         applied.append(lines)
         if len(applied) == 2:  # the second end fails
             raise failure

@@ -23,4 +23,4 @@ def default_plan(topologies_dir: Path) -> Plan:
 @pytest.fixture
 def small_lab(small_plan: Plan, tmp_path: Path) -> RunningLab:
     """The small topology's plan as a RunningLab record (no namespaces: for name and address logic)."""
-    return RunningLab("unit", small_plan, tmp_path, {})
+    return RunningLab("unit", small_plan, tmp_path, "netns", {})
