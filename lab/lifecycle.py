@@ -36,9 +36,10 @@ def runtime_of(topo: Topology, asked: str | None) -> str:
     return name
 
 
-def check_host(plan: Plan, runtime: str, listener: Listener | None = None) -> None:
+def check_host(plan: Plan, runtime: str, listener: Listener | None = None) -> dict[str, Any]:
     """Fail early, with the fix, when this machine cannot run the lab this way; nothing of the lab is
-    created yet (the docker runtime first builds the lab's images it lacks, with progress)."""
+    created yet (the docker runtime first builds the lab's images it lacks, with progress). Returns the
+    runtime's settings for the lab's runtime.json."""
     if os.geteuid() != 0:
         raise LabError("anycastlab needs root (namespaces, veths and FRR): run it with sudo")
     kind = backends.runtime_class(runtime)
@@ -48,8 +49,9 @@ def check_host(plan: Plan, runtime: str, listener: Listener | None = None) -> No
         if listener is not None:
             listener(Event(round(time.monotonic() - started, 3), "images", message, []))
 
-    kind.prepare(plan, progress)
-    kind.preflight(plan)
+    settings = kind.prepare(plan, progress)
+    kind.preflight(plan, settings)
+    return settings
 
 
 class Lab:
@@ -64,9 +66,9 @@ class Lab:
         """Start a lab in the background and return once it is ready (or raise, leaving nothing behind)."""
         path, topo = load(topology)
         kind = runtime_of(topo, runtime)
-        check_host(build_plan(topo), kind, listener)
+        settings = check_host(build_plan(topo), kind, listener)
         lab_name = name or topo.name
-        directory = prepare_run_dir(lab_name, path, kind)
+        directory = prepare_run_dir(lab_name, path, kind, settings)
         ledger = Ledger(directory / "ledger.jsonl")
         log = open(directory / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
         try:
@@ -102,9 +104,9 @@ class Lab:
         path, topo = load(topology)
         kind = runtime_of(topo, runtime)
         plan = build_plan(topo)
-        check_host(plan, kind, listener)
+        settings = check_host(plan, kind, listener)
         lab_name = name or topo.name
-        directory = prepare_run_dir(lab_name, path, kind)
+        directory = prepare_run_dir(lab_name, path, kind, settings)
         Ledger(directory / "ledger.jsonl").record("process", "supervisor", pid=os.getpid(),
                                                   start=procs.start_time(os.getpid()))
         try:

@@ -9,6 +9,7 @@ runs it in the calling process. SIGTERM or SIGINT tears the lab down.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from .. import gate
 from ..backbone import service as backbone
@@ -31,7 +33,7 @@ from ..render.frr import render_all
 from ..services import edge
 from . import handles, paths, procs, zygote
 from .backends import DEFAULT, NAMES, runtime_class
-from .backends.base import Runtime
+from .backends.base import SETTINGS_FILE, Runtime
 from .events import FAILED, READY, Event, EventLog
 from .frr import RouterDaemons, start_dry_run
 from .ledger import Ledger
@@ -223,7 +225,8 @@ class Supervisor:
             self.runtime.destroy()
 
 
-def prepare_run_dir(name: str, topology_file: Path, runtime: str = DEFAULT) -> Path:
+def prepare_run_dir(name: str, topology_file: Path, runtime: str = DEFAULT,
+                    settings: dict[str, Any] | None = None) -> Path:
     """A fresh run directory holding a copy of the topology, so later verbs see exactly this plan."""
     directory = paths.lab_dir(name)
     if directory.exists():
@@ -232,6 +235,7 @@ def prepare_run_dir(name: str, topology_file: Path, runtime: str = DEFAULT) -> P
     directory.mkdir(parents=True, mode=0o755)
     directory.parent.chmod(0o755)
     shutil.copyfile(topology_file, directory / TOPOLOGY_FILE)
+    (directory / SETTINGS_FILE).write_text(json.dumps(settings or {}, indent=1))
     Ledger(directory / "ledger.jsonl").record("lab", name, path=str(directory), runtime=runtime)
     return directory
 

@@ -13,15 +13,18 @@ whose prefixes are `kubectl exec`), registered in `backends/__init__.py`; nothin
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ...plan import Plan
 from ..handles import NodeHandle
 from ..ledger import Ledger
 
 OnNode = Callable[[str], None]
+SETTINGS_FILE = "runtime.json"  # what `prepare` decided, for the supervisor and every later verb
 
 
 class Runtime(ABC):
@@ -35,15 +38,19 @@ class Runtime(ABC):
         self.directory = directory
         self.ledger = ledger
         self.handles: dict[str, NodeHandle] = {}
+        path = directory / SETTINGS_FILE
+        self.settings: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
 
     @classmethod
-    def prepare(cls, plan: Plan, progress: Callable[[str], None]) -> None:
+    def prepare(cls, plan: Plan, progress: Callable[[str], None]) -> dict[str, Any]:
         """Make what the nodes need and what outlives the lab (the docker runtime builds missing images),
-        saying what it does through `progress`. Nothing of the lab exists yet."""
+        saying what it does through `progress`. Nothing of the lab exists yet. What it returns is saved
+        as the lab's runtime.json, so the lab runs exactly what was prepared (the images just built)."""
+        return {}
 
     @classmethod
     @abstractmethod
-    def preflight(cls, plan: Plan) -> None:
+    def preflight(cls, plan: Plan, settings: dict[str, Any]) -> None:
         """Raise LabError, before anything is created, when this machine cannot run `plan` this way
         (missing tools, no daemon, a missing image: each named with its fix)."""
 

@@ -13,6 +13,7 @@ import pwd
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from mininet.link import Link as MnLink
 from mininet.log import setLogLevel
@@ -46,7 +47,7 @@ class NetnsRuntime(Runtime):
         self.hosts: dict[str, Host] = {}
 
     @classmethod
-    def preflight(cls, plan: Plan) -> None:
+    def preflight(cls, plan: Plan, settings: dict[str, Any]) -> None:
         missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None and not Path(t).exists()]
         if missing:
             raise LabError(f"missing on this machine: {', '.join(missing)} (run `make up` or `make deps` to install)")
