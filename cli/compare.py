@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from typing import Any
 
 import click
+from anycastlab import interrupts
 from anycastlab.cli.output import emit_json, lab_option, reports_errors, table
 
 
@@ -53,10 +56,21 @@ def render(data: dict[str, Any]) -> str:
 def compare(clients: str | None, repeats: int, as_json: bool, lab_name: str | None) -> None:
     """Time to first byte and total: direct to the origin, PoP hit, PoP miss (default path, smart routing,
     tiered cache); TLS handshake to the PoP vs the origin; origin requests saved by the tiered cache."""
+    from anycastlab.backbone.compare import Terminated
     from anycastlab.backbone.compare import compare as run
     from anycastlab.runtime.state import attach
 
     chosen = [c.strip() for c in clients.split(",") if c.strip()] if clients else None
     progress = None if as_json else (lambda message: click.echo(f"... {message}", err=True))
-    data = run(attach(lab_name), chosen, repeats, progress)
+    try:
+        # SIGINT (even when the verb started with it ignored), SIGTERM and SIGHUP unwind: the lab's smart
+        # routing and tiered cache are put back (compare's own finally), then the verb exits 130/143/129.
+        with interrupts.catching():
+            data = run(attach(lab_name), chosen, repeats, progress)
+    except KeyboardInterrupt as exc:
+        click.echo(f"{interrupts.describe(exc)}: smart routing and the tiered cache were put back", err=True)
+        sys.exit(interrupts.exit_status(exc))
+    except Terminated:  # compare's own SIGTERM handler, inside the measurement
+        click.echo("interrupted by SIGTERM: smart routing and the tiered cache were put back", err=True)
+        sys.exit(128 + signal.SIGTERM)
     emit_json(data) if as_json else click.echo(render(data))

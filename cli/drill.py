@@ -4,8 +4,9 @@
     anycastlab drill run-all                  # every shipped drill, one line each (what `make drills` runs)
 
 With no lab running (and no --lab), a drill boots the topology it names, runs, and tears it down.
-Exit status: 0 passed, 1 an expectation failed or the drill could not run, 130 interrupted (the faults
-are restored and a partial report, marked incomplete, is written).
+Exit status: 0 passed, 1 an expectation failed or the drill could not run, 130 interrupted (143 on SIGTERM,
+129 on SIGHUP, handled even when started with SIGINT ignored: the faults are restored and a partial
+report, marked incomplete, is written).
 """
 
 from __future__ import annotations
@@ -80,14 +81,16 @@ def _run_one(file: Path, target: Target, report: Path | None, junit: Path | None
 
 @contextmanager
 def _booting() -> Iterator[dict[str, Lab]]:
-    """Labs booted for the drills, taken down at the end; SIGTERM unwinds like Ctrl-C (faults restored)."""
+    """Labs booted for the drills, taken down at the end. SIGINT, SIGTERM and SIGHUP unwind like Ctrl-C
+    (faults restored, partial report written), also when the verb started with SIGINT ignored."""
     booted: dict[str, Lab] = {}
     try:
-        with interrupts.sigterm_raises(KeyboardInterrupt):
+        with interrupts.catching():
             yield booted
     finally:
-        for lab in booted.values():
-            lab.down()
+        with interrupts.held(raise_pending=False):
+            for lab in booted.values():
+                lab.down()
 
 
 @click.group()
@@ -110,10 +113,10 @@ def run(file: Path, lab_name: str | None, report: Path | None, junit: Path | Non
     with _booting() as booted:
         try:
             result = _run_one(file, Target.of(lab_name, prefix), report, junit, booted, quiet=False)
-        except KeyboardInterrupt:
-            click.echo("interrupted: every injected fault was restored"
+        except KeyboardInterrupt as exc:
+            click.echo(f"{interrupts.describe(exc)}: every injected fault was restored"
                        + (f"; partial report in {report}" if report else ""), err=True)
-            sys.exit(130)
+            sys.exit(interrupts.exit_status(exc))
     click.echo(summary_line(result))
     for e in result.expectations:
         if e.passed is False:
@@ -141,9 +144,10 @@ def run_all(lab_name: str | None, report: Path, verbose: bool, prefix: str) -> N
             name = file.stem
             try:
                 result = _run_one(file, target, report / name, report / name / "junit.xml", booted, not verbose)
-            except KeyboardInterrupt:
-                click.echo(f"interrupted during {name}: faults restored; partial report in {report / name}", err=True)
-                sys.exit(130)
+            except KeyboardInterrupt as exc:
+                click.echo(f"{interrupts.describe(exc)} during {name}: faults restored; partial report in "
+                           f"{report / name}", err=True)
+                sys.exit(interrupts.exit_status(exc))
             except RestoreFailed as exc:  # the lab may still carry the fault: no drill after this one
                 click.echo(f"{'ERROR':<10} {name:<24} {exc}")
                 sys.exit(1)

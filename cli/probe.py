@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
+from anycastlab import interrupts
+from anycastlab.interrupts import describe, exit_status
 from anycastlab.lifecycle import Lab
 from anycastlab.probes.probe import ALL, ProbeRun, run_probe
 
@@ -92,36 +94,39 @@ def _watch(lab: Any, clients: list[str] | None, rate: float, duration: float, ou
     sent: Counter[str] = Counter()
     lost: Counter[str] = Counter()
     pops: dict[str, list[str]] = {}
-    interrupted = False
+    interrupted: BaseException | None = None
     records = watch(lab, rate, duration, clients)
     try:
-        for record in records:
-            stream.write(json.dumps(record.to_json()) + "\n")
-            stream.flush()  # one record per line as it happens, for `tail -f` and for a reader that stops us
-            sent[record.client] += 1
-            if record.pop is None:
-                lost[record.client] += 1
-            else:
-                seen = pops.setdefault(record.client, [])
-                if not seen or seen[-1] != record.pop:
-                    seen.append(record.pop)
-    except KeyboardInterrupt:
-        interrupted = True
+        with interrupts.catching():  # SIGINT (even if it started ignored), SIGTERM, SIGHUP: stop, summarise
+            for record in records:
+                stream.write(json.dumps(record.to_json()) + "\n")
+                stream.flush()  # one record per line as it happens, for `tail -f` and a reader that stops us
+                sent[record.client] += 1
+                if record.pop is None:
+                    lost[record.client] += 1
+                else:
+                    seen = pops.setdefault(record.client, [])
+                    if not seen or seen[-1] != record.pop:
+                        seen.append(record.pop)
+    except KeyboardInterrupt as exc:
+        interrupted = exc
     finally:
-        records.close()
-        if out is not None:
-            stream.close()
-    summary: dict[str, Any] = {"records": sum(sent.values()), "lost": sum(lost.values()), "interrupted": interrupted,
+        with interrupts.held(raise_pending=False):
+            records.close()
+            if out is not None:
+                stream.close()
+    summary: dict[str, Any] = {"records": sum(sent.values()), "lost": sum(lost.values()),
+               "interrupted": interrupted is not None,
                "clients": {c: {"records": sent[c], "lost": lost[c], "pops": pops.get(c, [])} for c in sorted(sent)}}
     if as_json:
         click.echo(json.dumps(summary), err=out is None)
-        if interrupted:
-            sys.exit(130)
+        if interrupted is not None:
+            sys.exit(exit_status(interrupted))
         return
     lines = table(["client", "records", "lost", "pops (in order seen)"],
                   [[c, v["records"], v["lost"], " -> ".join(v["pops"]) or "-"] for c, v in summary["clients"].items()])
-    note = " (interrupted)" if interrupted else ""
+    note = f" ({describe(interrupted)})" if interrupted is not None else ""
     where = f", written to {out}" if out is not None else ""
     click.echo(f"{lines}\n{summary['records']} records, {summary['lost']} lost{note}{where}", err=out is None)
-    if interrupted:
-        sys.exit(130)  # the shell's convention for Ctrl-C, after the summary of what was seen
+    if interrupted is not None:
+        sys.exit(exit_status(interrupted))  # the shell's convention (130 Ctrl-C, 143 SIGTERM), after the summary

@@ -1,7 +1,14 @@
-"""Signals around clean-up that must finish: what puts a lab back is not cut short by a second Ctrl-C.
+"""Signals for long verbs: every stop request unwinds the same way, and clean-up is not cut short.
 
-Only the main thread receives signals in Python, so elsewhere these do nothing. (lab/drills/runner.py has
-its own copy of `held`, from before this module.)
+- `catching()`: the verb's own handlers for SIGINT, SIGTERM and SIGHUP, installed unconditionally. A
+  process started with SIGINT ignored (a background job of a non-interactive shell) never gets Python's
+  KeyboardInterrupt otherwise, so Ctrl-C or `kill -INT` did nothing; SIGTERM (`docker stop`, CI cancel)
+  and SIGHUP (a closed terminal) killed it without restoring. Each raises `Interrupted`, a
+  KeyboardInterrupt, so the `except KeyboardInterrupt`/`finally` blocks that restore faults and write
+  partial reports run; the verb exits with `exit_status(exc)`: 130, 143 or 129.
+- `held()`: around clean-up that must finish; a signal waits until the block ends.
+
+Only the main thread receives signals in Python, so elsewhere these do nothing.
 """
 
 from __future__ import annotations
@@ -12,23 +19,68 @@ import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop request (SIGINT, SIGTERM or SIGHUP) raised in the main thread; unwinds like Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+def exit_status(exc: BaseException) -> int:
+    """The shell's convention: 128 + the signal (130 for Ctrl-C, a plain KeyboardInterrupt, 143 for SIGTERM)."""
+    return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
+
+
+def describe(exc: BaseException) -> str:
+    """`interrupted` for Ctrl-C; `interrupted by SIGTERM` (or SIGHUP) for the others."""
+    if isinstance(exc, Interrupted) and exc.signum != signal.SIGINT:
+        return f"interrupted by {exc.name}"
+    return "interrupted"
+
 
 @contextlib.contextmanager
-def held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block ends (keep it bounded), then raise KeyboardInterrupt."""
+def catching() -> Iterator[None]:
+    """Inside the block SIGINT, SIGTERM and SIGHUP raise `Interrupted`, whatever their disposition was
+    (even SIG_IGN inherited from the parent); the previous handlers come back afterwards."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    pending: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum))
-                for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, interrupt) for s in SIGNALS}
     try:
         yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if pending:
-            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def held(raise_pending: bool = True) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP wait until the block ends (keep it bounded), then raise `Interrupted`
+    for the first of them (unless `raise_pending` is false: clean-up that is already unwinding one)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum)) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending and raise_pending:
+            raise Interrupted(pending[0])
 
 
 @contextlib.contextmanager

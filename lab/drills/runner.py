@@ -280,9 +280,12 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                                        "" if back else f"not within settle ({drill.settle:g}s): {probing.current()}"))
         result.complete = True
     except BaseException as exc:
-        result.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        result.error = interrupts.describe(exc) if isinstance(exc, KeyboardInterrupt) \
+            else f"{type(exc).__name__}: {exc}"
         say(f"drill stopped ({result.error}); restoring {len(injected)} fault(s)")
-        with interrupts.held():
+        # Restoring and writing the partial report both finish: a second signal (CI sends SIGINT, then
+        # SIGTERM) waits, and is dropped, since this one is already unwinding the drill.
+        with interrupts.held(raise_pending=False):
             for item in reversed(list(injected)):
                 try:
                     restore(Restore(mode=item.fault.mode, pop=item.fault.pop, link=item.fault.link))
@@ -290,9 +293,9 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                     result.restore_failures.append(f"{item.fault.label}: {undo_error}")
             with contextlib.suppress(Exception):
                 wait_stable(1.0, drill.settle, back=True)
-        _finish(result, probing, follower, running, clients, drill, load, snaps)
-        result.expectations += expectations.not_reached(drill, result.expectations, result.error)
-        _write(result, report_dir, junit)
+            _finish(result, probing, follower, running, clients, drill, load, snaps)
+            result.expectations += expectations.not_reached(drill, result.expectations, result.error)
+            _write(result, report_dir, junit)
         if result.restore_failures:
             raise RestoreFailed(f"drill {drill.name!r} stopped ({result.error}) and could not restore every "
                                 f"fault; lab {running.name!r} may still carry them", result.restore_failures) from exc
