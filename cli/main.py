@@ -33,6 +33,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "graph": ("anycastlab.cli.graph:graph", "Draw the catchment map: clients coloured by their measured PoP."),
     "backbone": ("anycastlab.cli.backbone:backbone", "Backbone RTTs, costs and paths; smart routing, tiered cache."),
     "compare": ("anycastlab.cli.compare:compare", "Time direct-to-origin vs PoP hit, miss, smart routing, tiered."),
+    "images": ("anycastlab.cli.images:images", "Build and list the node images of the docker runtime."),
 }
 
 
