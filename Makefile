@@ -7,6 +7,10 @@ PY       := $(VENV)/bin/python
 PYTHON   ?= python3
 TOPOLOGY ?=
 PYTEST_ARGS ?=
+RUNTIME  ?= netns
+DOCKERD  := images/dockerd.sh
+# Only for building images: mmdebstrap makes the Debian base when no registry can be reached.
+IMAGE_APT_PKGS := mmdebstrap
 
 # Debian/Ubuntu packages the lab, its tests and its benchmarks use.
 APT_PKGS := frr mininet iproute2 iptables tcpdump iputils-ping traceroute bind9-dnsutils curl openssl \
@@ -15,10 +19,11 @@ APT_PKGS := frr mininet iproute2 iptables tcpdump iputils-ping traceroute bind9-
 
 SOURCES := $(shell find lab cli -name '*.py' 2>/dev/null) pyproject.toml
 
-.PHONY: help deps system venv up down clean status test unit integration lint bench conformance drills
+.PHONY: help deps system venv docker up down clean status test unit integration lint bench conformance drills
 
 help:
-	@echo "make up      install what is missing, then boot the default topology (as root)"
+	@echo "make up      install what is missing, then boot the default topology (as root; RUNTIME=docker for containers)"
+	@echo "make docker  a Docker daemon (the one that answers, or a private one) and the node images"
 	@echo "make test    install what is missing, then run lint, unit and integration tests (as root)"
 	@echo "make down    stop the running lab"
 	@echo "make bench   benchmarks (bring-up, teardown, RSS per router, proxy vs nginx)"
@@ -47,11 +52,20 @@ $(VENV)/.installed: $(SOURCES)
 	  || { cat $(VENV)/pip.log; exit 1; }
 	@touch $@
 
-up: deps
-	$(VENV)/bin/anycastlab up $(TOPOLOGY)
+# A daemon that answers is used as it is; otherwise images/dockerd.sh installs docker.io and starts one
+# that leaves the host's root namespace alone (no bridge, no iptables, no ip_forward). Then the images:
+# a no-op when their input-hash tags exist.
+docker: deps
+	@$(MAKE) --no-print-directory system APT_PKGS="$(IMAGE_APT_PKGS)"
+	@$(DOCKERD) start >/dev/null
+	$(VENV)/bin/anycastlab images build
 
+up: deps $(if $(filter docker,$(RUNTIME)),docker)
+	$(VENV)/bin/anycastlab up $(TOPOLOGY) $(if $(filter docker,$(RUNTIME)),--runtime docker)
+
+# Stops the daemon only if make started it and no container runs on it any more.
 down: venv
-	$(VENV)/bin/anycastlab down
+	@rc=0; $(VENV)/bin/anycastlab down || rc=$$?; $(DOCKERD) stop || true; exit $$rc
 
 clean: venv
 	$(VENV)/bin/anycastlab clean
@@ -66,13 +80,20 @@ lint: venv
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
 
+# The integration tests get a Docker daemon and the images first; a daemon this target started is
+# stopped at the end, whatever the tests' outcome (whose exit status is kept).
 integration: deps
-	$(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
+	@was_running=0; if $(DOCKERD) owned; then was_running=1; fi; \
+	stop() { if [ $$was_running = 0 ]; then $(DOCKERD) stop || true; fi; }; \
+	trap 'stop; exit 130' INT TERM; \
+	rc=0; $(MAKE) --no-print-directory docker || rc=$$?; \
+	if [ $$rc = 0 ]; then $(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS) || rc=$$?; fi; \
+	stop; exit $$rc
 
 test: deps
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest -q -x tests/unit $(PYTEST_ARGS)
-	$(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory integration
 
 bench: deps
 	$(PY) -m bench

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# images/dockerd.sh {start|stop|status|socket|owned}: the Docker daemon the lab uses.
+# images/dockerd.sh {start|stop [--force]|status|socket|owned}: the Docker daemon the lab uses.
 #
 # A daemon that already answers (DOCKER_HOST, or /var/run/docker.sock) is used as it is. Otherwise `start`
 # installs Debian's docker.io if missing and runs a private dockerd that leaves the host's root namespace
 # exactly as it was: no bridge (no docker0), no iptables rule, no ip_forward change. It has its own
 # socket, pid file, data root and exec root, and a marker saying this script started it; `stop` stops only
-# that daemon (pid from its pid file, checked against its command line), never one found by name.
+# that daemon (pid from its pid file, checked against its command line), never one found by name, and
+# leaves it running while containers run on it (another lab's, say) unless given --force.
 set -euo pipefail
 
 RUN_DIR=/run/anycastlab-dockerd
@@ -157,7 +158,7 @@ cmd_start() {
     if [[ $before != "$after" ]]; then
         say "the daemon changed the host's root namespace; stopping it:"
         diff <(echo "$before") <(echo "$after") >&2 || true
-        cmd_stop || true
+        cmd_stop --force || true
         die "refusing to run a daemon that touches the root namespace"
     fi
     say "started dockerd (pid $pid) at $OWN_URL: no bridge, no iptables rules, ip_forward unchanged" \
@@ -165,8 +166,14 @@ cmd_start() {
     echo "$OWN_URL"
 }
 
+# running_containers: names of the containers running on our daemon, one a line.
+running_containers() {
+    curl -s --max-time 5 --unix-socket "$SOCK" 'http://localhost/containers/json' 2>/dev/null \
+        | grep -o '"Names":\["/[^"]*"' | sed 's/.*"\/\(.*\)"/\1/' || true
+}
+
 cmd_stop() {
-    local pid
+    local force=${1:-} pid
     if ! pid=$(own_pid); then
         rm -f "$MARKER"
         if answers "$OWN_URL"; then
@@ -176,6 +183,13 @@ cmd_stop() {
     fi
     if [[ ! -f $MARKER ]]; then
         say "dockerd (pid $pid) at $OWN_URL was not started by this script; leaving it"
+        return 0
+    fi
+    local running
+    running=$(running_containers)
+    if [[ -n $running && $force != --force ]]; then
+        say "leaving dockerd (pid $pid) running: containers run on it: $(echo "$running" | head -5 | tr '\n' ' ')" \
+            "(stop them first, or: $0 stop --force)"
         return 0
     fi
     say "stopping dockerd (pid $pid)"
@@ -227,9 +241,9 @@ cmd_owned() {
 
 case ${1:-} in
     start) cmd_start ;;
-    stop) cmd_stop ;;
+    stop) cmd_stop "${2:-}" ;;
     status) cmd_status ;;
     socket) cmd_socket ;;
     owned) cmd_owned ;;
-    *) echo "usage: $0 {start|stop|status|socket|owned}" >&2; exit 2 ;;
+    *) echo "usage: $0 {start|stop [--force]|status|socket|owned}" >&2; exit 2 ;;
 esac
