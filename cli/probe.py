@@ -99,15 +99,17 @@ def _watch(lab: Any, clients: list[str] | None, rate: float, duration: float, ou
     try:
         with interrupts.catching():  # SIGINT (even if it started ignored), SIGTERM, SIGHUP: stop, summarise
             for record in records:
-                stream.write(json.dumps(record.to_json()) + "\n")
-                stream.flush()  # one record per line as it happens, for `tail -f` and a reader that stops us
-                sent[record.client] += 1
-                if record.pop is None:
-                    lost[record.client] += 1
-                else:
-                    seen = pops.setdefault(record.client, [])
-                    if not seen or seen[-1] != record.pop:
-                        seen.append(record.pop)
+                line = json.dumps(record.to_json()) + "\n"
+                with interrupts.held():  # a record written is a record counted, even if a signal comes now
+                    stream.write(line)
+                    stream.flush()  # one record per line as it happens, for `tail -f` and a reader that stops us
+                    sent[record.client] += 1
+                    if record.pop is None:
+                        lost[record.client] += 1
+                    else:
+                        seen = pops.setdefault(record.client, [])
+                        if not seen or seen[-1] != record.pop:
+                            seen.append(record.pop)
     except KeyboardInterrupt as exc:
         interrupted = exc
     finally:
