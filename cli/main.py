@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "vtysh": ("anycastlab.cli.vtysh:vtysh", "FRR's shell on a router."),
     "validate": ("anycastlab.cli.validate:validate", "Check a topology file without creating anything."),
     "predict": ("anycastlab.cli.predict:predict", "Expected catchment from the AS graph alone (boots nothing)."),
+    "labs": ("anycastlab.cli.labs:labs", "List every lab on this machine (ready, starting or crashed)."),
     "proxy": ("anycastlab.cli.proxy:proxy", "Run the edge proxy standalone."),
     "origin": ("anycastlab.cli.origin:origin", "Run the origin server standalone."),
     "purge": ("anycastlab.cli.purge:purge", "Purge a PoP's cache by URL, tag or everything."),

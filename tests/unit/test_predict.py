@@ -130,3 +130,16 @@ def test_validate_can_print_the_prediction() -> None:
     data = json.loads(runner.invoke(cli, ["validate", "small", "--json", "--predict"]).output)
     assert data["prediction"]["eyeballs"][1]["pops"] == ["ord"]
     assert "prediction" not in json.loads(runner.invoke(cli, ["validate", "small", "--json"]).output)
+
+
+def test_validate_render_writes_the_golden_configs(tmp_path: Path) -> None:
+    out = CliRunner().invoke(cli, ["validate", "small", "--render", str(tmp_path / "cfg")])
+    assert out.exit_code == 0, out.output
+    assert "rendered 7 frr.conf files" in out.output
+    golden = ROOT / "tests/golden/small"
+    written = sorted(p.name for p in (tmp_path / "cfg").iterdir())
+    assert written == sorted(p.name for p in golden.glob("*.frr.conf"))
+    assert all((tmp_path / "cfg" / n).read_text() == (golden / n).read_text() for n in written)
+    (tmp_path / "file").write_text("")
+    bad = CliRunner().invoke(cli, ["validate", "small", "--render", str(tmp_path / "file" / "x")])
+    assert bad.exit_code == 1 and "error: cannot write the rendered configs" in bad.output

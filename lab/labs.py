@@ -1,0 +1,76 @@
+"""Every lab on this machine, from the run directories alone (`anycastlab labs`): nothing is asked of FRR.
+
+A lab is `ready` once its supervisor wrote state.json; `starting` while `up` runs (no state.json yet, its
+supervisor alive); `crashed` when the supervisor is dead (`anycastlab clean --lab NAME` removes what it left).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from .runtime import paths, procs
+
+STATE_FILE = "state.json"
+TOPOLOGY_FILE = "topology.yaml"
+
+
+def _supervisor(directory: Path) -> tuple[int | None, bool]:
+    """The supervisor's pid from the ledger, and whether that very process (pid and start time) lives."""
+    try:
+        for line in (directory / "ledger.jsonl").read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("kind") == "process" and entry.get("name") == "supervisor":
+                pid, start = int(entry["pid"]), entry.get("start")
+                now = procs.start_time(pid)
+                return pid, now is not None and (start is None or now == start)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None, False
+
+
+def _topology_name(directory: Path) -> str | None:
+    try:
+        for line in (directory / TOPOLOGY_FILE).read_text().splitlines():
+            if line.startswith("name:"):
+                return line.split(":", 1)[1].split("#", 1)[0].strip().strip("'\"") or None
+    except OSError:
+        pass
+    return None
+
+
+def describe(directory: Path) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    try:
+        loaded = json.loads((directory / STATE_FILE).read_text())
+        state = loaded if isinstance(loaded, dict) else {}
+    except (OSError, ValueError):
+        pass
+    pid, alive = _supervisor(directory)
+    status = ("ready" if alive else "crashed") if state else ("starting" if alive else "crashed")
+    try:
+        since = (directory / STATE_FILE).stat().st_mtime if state else directory.stat().st_mtime
+    except OSError:
+        since = None
+    nodes = state.get("pids", {})
+    return {
+        "name": directory.name,
+        "status": status,
+        "topology": _topology_name(directory),
+        "runtime": state.get("runtime", "netns" if state else None),
+        "nodes": len(nodes) if state and isinstance(nodes, dict) else None,
+        "supervisor_pid": pid,
+        "supervisor_running": alive,
+        "since": since,
+        "age_s": None if since is None else round(time.time() - since, 1),
+        "directory": str(directory),
+    }
+
+
+def all_labs() -> list[dict[str, Any]]:
+    root = paths.run_root()
+    if not root.is_dir():
+        return []
+    return [describe(d) for d in sorted(root.iterdir()) if d.is_dir()]
