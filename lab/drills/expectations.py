@@ -61,9 +61,10 @@ def whole_drill(drill: Drill, timeline: Timeline, lost_probes: int, http: dict[s
     measured: dict[str, tuple[Any, str]] = {
         "max_outage": (outage, f"longest outage {outage:.3f}s" + (f" ({worst.name})" if worst and outage else "")),
         "max_lost_probes": (lost_probes, f"{lost_probes} probes lost"),
-        "convergence_p95": (p95, f"p95 convergence {p95:.3f}s over {conv['n']} affected clients"),
+        "convergence_p95": (p95, f"p95 convergence {p95:.3f}s over {conv['n']} affected "
+                                 f"client{'' if conv['n'] == 1 else 's'}"),
         "convergence_max": (slowest, f"max convergence {slowest:.3f}s"),
-        "max_http_errors": (failed, f"{failed} HTTP errors"),
+        "max_http_errors": (failed, f"{failed} HTTP error{'' if failed == 1 else 's'}"),
     }
     out = []
     for step, name, expected in declared(drill):

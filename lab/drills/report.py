@@ -63,7 +63,8 @@ def markdown(result: DrillResult) -> str:
     lines += [
         f"- lab `{result.lab}`, faults: {faults}; restored at "
         f"{'-' if data['restore_s'] is None else format(data['restore_s'], '+.3f') + 's'}",
-        f"- convergence over {conv['n']} affected clients: p50 {conv['p50']}s, p95 {conv['p95']}s, max {conv['max']}s",
+        f"- convergence over {_count(conv['n'], 'affected client')}: p50 {_secs(conv['p50'])}, "
+        f"p95 {_secs(conv['p95'])}, max {_secs(conv['max'])}",
         f"- lost probes {data['lost_probes']} of {data['probes']['sent']} (probes at {data['probes']['rate_hz']:g} Hz "
         f"per client, lost after {data['probes']['timeout_s']:g}s), longest outage {data['max_outage_s']}s",
         f"- HTTP: {_http_line(data['http'])}",
@@ -76,7 +77,7 @@ def markdown(result: DrillResult) -> str:
     ]
     for e in result.expectations:
         mark = {True: "pass", False: "**FAIL**", None: "skipped"}[e.passed]
-        lines.append(f"| {e.name} | {e.expected} | {e.actual} | {mark}: {e.message} |")
+        lines.append(f"| {e.name} | {_value(e.name, e.expected)} | {_value(e.name, e.actual)} | {mark}: {e.message} |")
     if not result.expectations:
         lines.append("| (none) | | | |")
     lines += ["", "## Clients", "",
@@ -90,11 +91,50 @@ def markdown(result: DrillResult) -> str:
     lines += [f"{s.index + 1}. `{s.t:+.3f}s` {s.label}" + ("" if s.ok else f" — {s.detail}") for s in result.steps]
     events = data["control_plane"]
     if events:
-        lines += ["", f"## Control plane (first 30 of {len(events)} FRR log events)", "", "| t | router | event |",
-                  "|---|---|---|"]
-        lines += [f"| {e['t']:+.3f}s | {e['router']} | {e['kind']}: `{e['text'][:100]}` |" for e in events[:30]]
+        shown = f"first {EVENTS_SHOWN} of {len(events)}" if len(events) > EVENTS_SHOWN else f"all {len(events)}"
+        lines += ["", f"## Control plane ({shown} FRR log events)", "", "| t | router | event |", "|---|---|---|"]
+        lines += [f"| {e['t']:+.3f}s | {e['router']} | {e['kind']}: `{_clip(e['text'])}` |"
+                  for e in events[:EVENTS_SHOWN]]
     lines += ["", "Timeline: `timeline.png`; full data: `report.json`, `probes.jsonl`.", ""]
     return "\n".join(lines)
+
+
+EVENTS_SHOWN = 30
+TIME_EXPECTATIONS = {"convergence_p95", "convergence_max", "max_outage"}
+COUNT_EXPECTATIONS = {"max_lost_probes": "probe", "max_http_errors": "error"}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}s"
+
+
+def _value(name: str, value: Any) -> str:
+    """An expectation's value with its unit: seconds for times, probes or errors for counts."""
+    if value is None:
+        return "-"
+    if name in TIME_EXPECTATIONS and isinstance(value, int | float):
+        return f"{value:.3f}s".replace(".000s", "s")
+    if name in COUNT_EXPECTATIONS and isinstance(value, int | float):
+        return _count(int(value), COUNT_EXPECTATIONS[name])
+    return str(value)
+
+
+def _clip(text: str, limit: int = 100) -> str:
+    """A log line cut at a word boundary, marked when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[:cut if cut > limit // 2 else limit].rstrip() + " …"
+
+
+def _classes(counts: Any) -> str:
+    if not isinstance(counts, dict) or not counts:
+        return ""
+    return " (first tries: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")"
 
 
 def _http_line(http: dict[str, Any]) -> str:
@@ -104,7 +144,8 @@ def _http_line(http: dict[str, Any]) -> str:
     ka = http["keepalive"]
     line = (f"{http['ok']} ok, {http['failed']} failed ({classes}); keep-alive connections open at the fault: "
             f"{ka['survived']} of {ka['at_fault']} survived it; {http['retried']['requests']} requests retried "
-            f"on a new connection after a reset or refusal before any answer {http['retried']['first_try_by_class']}")
+            f"on a new connection after a reset or refusal before any answer"
+            f"{_classes(http['retried']['first_try_by_class'])}")
     return line + (f" ({http['note']})" if http.get("note") else "")
 
 

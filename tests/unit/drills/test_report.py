@@ -8,6 +8,7 @@ from typing import Any
 
 from anycastlab.drills import expectations
 from anycastlab.drills.analysis import Probe, analyse
+from anycastlab.drills.logs import LogEvent
 from anycastlab.drills.model import Drill
 from anycastlab.drills.report import junit_xml, markdown
 from anycastlab.drills.runner import DrillResult
@@ -54,7 +55,7 @@ def test_each_expectation_is_checked_against_the_hand_computed_figures() -> None
         "max_http_errors": (2, False),
     }
     messages = {e.name: e.message for e in result().expectations}
-    assert messages["convergence_p95"] == "p95 convergence 0.300s over 1 affected clients, allowed 0.3s"
+    assert messages["convergence_p95"] == "p95 convergence 0.300s over 1 affected client, allowed 0.3s"
     assert messages["max_outage"] == "longest outage 0.400s (c1), allowed 1s"
 
 
@@ -100,3 +101,18 @@ def test_report_md_says_whether_the_faults_were_restored() -> None:
     res.restore_failures = ["withdraw fra: vtysh failed"]
     text = markdown(res)
     assert "Every injected fault was restored" not in text and "**Restoring failed:** withdraw fra" in text
+
+
+def test_markdown_wording_units_and_plurals() -> None:
+    res = result()
+    res.events = [LogEvent(0.1 * i, "fra", "session", "neighbor 10.0.0.1 went down because the hold timer expired " * 3)
+                  for i in range(16)]
+    text = markdown(res)
+    assert "over 1 affected client:" in text and "affected clients" not in text
+    assert "(all 16 FRR log events)" in text and "first 30 of 16" not in text
+    assert "| convergence_p95 | 0.300s | 0.300s |" in text and "| max_outage | 1s | 0.400s |" in text
+    assert "| max_lost_probes | 5 probes | 3 probes |" in text and "| max_http_errors | 0 errors | 2 errors |" in text
+    assert "{" not in text.split("## Clients")[0]  # no Python dict in the summary
+    assert "because the …`" in text  # cut at a word, marked
+    res.events = res.events * 3
+    assert "(first 30 of 48 FRR log events)" in markdown(res)
