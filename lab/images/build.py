@@ -129,16 +129,9 @@ def dependency_wheels(progress: Progress, root: Path) -> Path:
 
 
 def project_wheel(progress: Progress, root: Path, into: Path) -> Path:
-    """anycastlab's wheel, built from a copy of exactly the hashed source files (never stale build/ dirs)."""
+    """anycastlab's wheel, built from the snapshot `root` (a copy: no stale build/ directory gets in)."""
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="anycastlab-src-") as tmp:
-        src = Path(tmp) / "src"
-        for path in [*catalog.source_files(root), root / "README.md"]:
-            if path.is_file():
-                dest = src / path.relative_to(root)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, dest)
-        _pip(["wheel", "--no-deps", "--wheel-dir", str(into), str(src)], "building the anycastlab wheel")
+    _pip(["wheel", "--no-deps", "--wheel-dir", str(into), str(root)], "building the anycastlab wheel")
     wheels = sorted(into.glob("anycastlab-*.whl"))
     if len(wheels) != 1:
         raise LabError(f"expected one anycastlab wheel in {into}, found {len(wheels)}")
@@ -227,15 +220,16 @@ def build(names: Iterable[str] | None = None, *, no_cache: bool = False, progres
     wanted = None if names is None else [catalog.spec(n).name for n in names]
     order = catalog.build_order(wanted)
     forced = set(order if wanted is None else wanted) if no_cache else set()
-    root = catalog.source_root()
     client = client or docker_client()
-    with build_lock():
+    with build_lock(), tempfile.TemporaryDirectory(prefix="anycastlab-inputs-") as snapshot:
+        root = catalog.snapshot_source(Path(snapshot) / "src")
         base = ensure_base(client, progress)
         digests: dict[str, str] = {}
         results: list[BuildResult] = []
         for name in order:
             started = time.monotonic()
-            digest = catalog.inputs_hash(name, base.image_id, root)
+            parent = catalog.spec(name).parent
+            digest = catalog.inputs_hash(name, base.image_id, root, digests[parent] if parent else None)
             digests[name] = digest
             tag = catalog.tag_for(name, digest)
             repository = catalog.spec(name).repository
@@ -246,7 +240,6 @@ def build(names: Iterable[str] | None = None, *, no_cache: bool = False, progres
                 results.append(BuildResult(name, tag, "cached", time.monotonic() - started, str(existing.id),
                                            int(existing.attrs.get("Size", 0))))
                 continue
-            parent = catalog.spec(name).parent
             parent_ref = catalog.BASE_IMAGE if parent is None else catalog.tag_for(parent, digests[parent])
             progress(f"[{name}] building {tag} FROM {parent_ref}")
             with tempfile.TemporaryDirectory(prefix=f"anycastlab-{name}-") as tmp:

@@ -15,6 +15,7 @@ import hashlib
 import importlib.metadata
 import os
 import re
+import shutil
 import sys
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
@@ -267,8 +268,11 @@ def source_digest(root: Path | None = None) -> str:
     return _source_digest(root, stamp)
 
 
-def inputs_hash(name: str, base_id: str, root: Path | None = None) -> str:
-    """The hex digest that names `name`'s tag, given the id of the Debian base image (or "absent")."""
+def inputs_hash(name: str, base_id: str, root: Path | None = None, parent_digest: str | None = None) -> str:
+    """The hex digest that names `name`'s tag, given the id of the Debian base image (or "absent").
+
+    `parent_digest`: the digest already computed for the image it is built FROM (else computed here).
+    """
     root = root or source_root()
     image = spec(name)
     h = hashlib.sha256()
@@ -281,13 +285,32 @@ def inputs_hash(name: str, base_id: str, root: Path | None = None) -> str:
     if image.parent is None:
         h.update(f"base {BASE_IMAGE} {base_id}\n".encode())
     else:
-        h.update(f"parent {image.parent} {inputs_hash(image.parent, base_id, root)}\n".encode())
+        parent_digest = parent_digest or inputs_hash(image.parent, base_id, root)
+        h.update(f"parent {image.parent} {parent_digest}\n".encode())
     if image.wheels:
         h.update(f"python {sys.version_info.major}.{sys.version_info.minor}\n".encode())
         h.update(f"sources {source_digest(root)}\n".encode())
         for pin in dependency_pins(root):
             h.update(f"pin {pin}\n".encode())
     return h.hexdigest()
+
+
+def snapshot_source(into: Path, root: Path | None = None) -> Path:
+    """Copy every build input (the sources, README.md for the wheel's metadata, images/) under `into`.
+
+    A build hashes and builds from this copy, so an edit made while it runs cannot give an image a tag
+    that names other inputs than it holds. The copy hashes like the checkout: paths are relative.
+    """
+    root = root or source_root()
+    files = [*source_files(root), root / "README.md"]
+    for name in IMAGES:
+        files.extend(context_files(name, root))
+    for path in files:
+        if path.is_file():
+            dest = into / path.relative_to(root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest)
+    return into
 
 
 def tag_for(name: str, digest: str) -> str:
