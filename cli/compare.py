@@ -47,20 +47,21 @@ def render(data: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.option("--clients", "clients", default=None, metavar="C1,C2",
-              help="Clients to measure from (default: the first client of each eyeball ISP).")
+@click.option("--clients", "--client", "clients", multiple=True, metavar="C1,C2",
+              help="Clients to measure from (comma-separated, or repeated; default: the first client of each "
+                   "eyeball ISP).")
 @click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 20), help="Requests per case.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with every request's timings).")
 @lab_option
 @reports_errors
-def compare(clients: str | None, repeats: int, as_json: bool, lab_name: str | None) -> None:
+def compare(clients: tuple[str, ...], repeats: int, as_json: bool, lab_name: str | None) -> None:
     """Time to first byte and total: direct to the origin, PoP hit, PoP miss (default path, smart routing,
     tiered cache); TLS handshake to the PoP vs the origin; origin requests saved by the tiered cache."""
     from anycastlab.backbone.compare import Terminated
     from anycastlab.backbone.compare import compare as run
     from anycastlab.runtime.state import attach
 
-    chosen = [c.strip() for c in clients.split(",") if c.strip()] if clients else None
+    chosen = [c.strip() for value in clients for c in value.split(",") if c.strip()] or None
     progress = None if as_json else (lambda message: click.echo(f"... {message}", err=True))
     try:
         # SIGINT (even when the verb started with it ignored), SIGTERM and SIGHUP unwind: the lab's smart

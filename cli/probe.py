@@ -29,8 +29,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @lab_option
 @click.option("--method", "methods", multiple=True, type=click.Choice([*ALL, "all"]),
               help="dns, http, census, traceroute or all (default: all; repeatable).")
-@click.option("--client", "clients", multiple=True, metavar="NAME",
-              help="Only these clients (repeatable, or comma-separated; default: every client).")
+@click.option("--clients", "--client", "clients", multiple=True, metavar="C1,C2",
+              help="Only these clients (comma-separated, or repeated; default: every client).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--watch", is_flag=True, help="Continuous DNS probes, one JSONL record per answer or loss.")
 @click.option("--rate", type=float, default=10.0, show_default=True, help="With --watch: probes a second per client.")

@@ -23,3 +23,9 @@ def test_errors_are_one_lowercase_line(argv: list[str], status: int, words: str)
 def test_usage_errors_keep_the_usage_and_hint() -> None:
     out = CliRunner().invoke(cli, ["purge", "--url", "x"]).output
     assert out.startswith("Usage: ") and "purge -h' for help." in out
+
+
+@pytest.mark.parametrize("verb", ["probe", "compare"])
+def test_verbs_that_take_clients_take_one_list_option(verb: str) -> None:
+    out = CliRunner().invoke(cli, [verb, "--help"]).output
+    assert "--clients, --client C1,C2" in out and "comma-separated, or repeated" in out
