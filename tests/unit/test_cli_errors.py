@@ -27,5 +27,5 @@ def test_usage_errors_keep_the_usage_and_hint() -> None:
 
 @pytest.mark.parametrize("verb", ["probe", "compare"])
 def test_verbs_that_take_clients_take_one_list_option(verb: str) -> None:
-    out = CliRunner().invoke(cli, [verb, "--help"]).output
+    out = " ".join(CliRunner().invoke(cli, [verb, "--help"]).output.split())
     assert "--clients, --client C1,C2" in out and "comma-separated, or repeated" in out
