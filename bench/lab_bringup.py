@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from anycastlab.drills import frrctl
 from anycastlab.lifecycle import Lab
 from ruamel.yaml import YAML
 
@@ -32,8 +33,8 @@ def rss_per_router_mb(lab: Lab) -> float:
     total, routers = 0, 0
     for router in lab.running.plan.routers:
         for daemon in ("zebra", "bgpd"):
-            pidfile = lab.running.router_dir(router.name) / f"{daemon}.pid"
-            pid = int(pidfile.read_text().split()[0])
+            pid = frrctl.daemon_pid(lab.running, router.name, daemon)  # as the host sees it, on any runtime
+            assert pid is not None, f"{router.name}/{daemon} is not running"
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,37 +76,52 @@ class RouterDaemons:
         return (self.directory / f"{daemon}.vty").exists()
 
 
-def start_dry_run(routers: list[RouterDaemons], prefix: Callable[[str], list[str]]) -> Callable[[], None]:
-    """Run FRR's own parser (`-C`) on every daemon's config, in a background thread so the checks overlap
-    node creation; the returned call waits for them and raises if any config is rejected. `prefix(router)`
-    is how to run the FRR that router will run (nothing for the host's, the node's exec for an image's)."""
-    problems: list[str] = []
+class DryRun:
+    """FRR's own parser (`-C`) on every daemon's config, started router by router so the checks overlap
+    node creation (as soon as a router's node can run its FRR); `check` waits and raises if any config is
+    rejected. `prefix(router)` runs the FRR that router will run (nothing for the host's, the node's exec
+    for an image's)."""
 
-    def run_all() -> None:
-        try:
-            check_all()
-        except (OSError, subprocess.SubprocessError) as exc:
-            problems.append(f"FRR's dry run could not run: {exc}")
+    def __init__(self, routers: list[RouterDaemons], prefix: Callable[[str], list[str]]) -> None:
+        self.routers = {r.name: r for r in routers}
+        self.prefix = prefix
+        self.jobs: list[tuple[str, str, subprocess.Popen[str]]] = []
+        self.problems: list[str] = []
+        self.lock = threading.Lock()
 
-    def check_all() -> None:
-        jobs = [(r, d, subprocess.Popen([*prefix(r.name), *r.dry_run_argv(d)], stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True))
-                for r in routers for d in r.config.daemons]
-        for router, daemon, proc in jobs:
-            out, _ = proc.communicate(timeout=60)
+    def start(self, router: str) -> None:
+        """Start the checks of one router's daemons (callable from any thread; not a router: nothing)."""
+        rd = self.routers.get(router)
+        if rd is None:
+            return
+        for daemon in rd.config.daemons:
+            try:
+                proc = subprocess.Popen([*self.prefix(router), *rd.dry_run_argv(daemon)], stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+            except OSError as exc:
+                with self.lock:
+                    self.problems.append(f"FRR's dry run could not run: {exc}")
+                return
+            with self.lock:
+                self.jobs.append((router, daemon, proc))
+
+    def start_all(self) -> DryRun:
+        for router in self.routers:
+            self.start(router)
+        return self
+
+    def check(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        for router, daemon, proc in self.jobs:
+            try:
+                out, _ = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise LabError(f"FRR's dry run did not finish within {timeout:.0f} s") from None
             bad = [_LOG_PREFIX.sub("", line.strip()) for line in out.splitlines() if _CONFIG_ERROR.search(line)]
             if proc.returncode != 0 or bad:
                 detail = "; ".join(bad) or out.strip() or f"exit {proc.returncode}"
-                problems.append(f"{router.name} {daemon}: {detail}")
-
-    worker = threading.Thread(target=run_all, name="frr-dry-run", daemon=True)
-    worker.start()
-
-    def check() -> None:
-        worker.join(timeout=120)
-        if worker.is_alive():
-            raise LabError("FRR's dry run did not finish within 120 s")
-        if problems:
-            raise LabError("FRR rejected the rendered configuration:\n  " + "\n  ".join(problems))
-
-    return check
+                self.problems.append(f"{router} {daemon}: {detail}")
+        if self.problems:
+            raise LabError("FRR rejected the rendered configuration:\n  " + "\n  ".join(self.problems))

@@ -35,7 +35,7 @@ from . import handles, paths, procs, zygote
 from .backends import DEFAULT, NAMES, runtime_class
 from .backends.base import SETTINGS_FILE, Runtime
 from .events import FAILED, READY, Event, EventLog
-from .frr import RouterDaemons, start_dry_run
+from .frr import DryRun, RouterDaemons
 from .ledger import Ledger
 from .network import configure
 from .state import TOPOLOGY_FILE, RunningLab
@@ -74,21 +74,22 @@ class Supervisor:
         runtime = self.runtime = runtime_class(self.runtime_name)(self.name, self.directory, self.ledger)
         routers = self._render(runtime.frr_owner())
         checks = f"checking {sum(len(r.config.daemons) for r in routers)} FRR configs with FRR's dry run"
+        self.events.emit("check", checks)
         if runtime.shares_host_fs:  # the host's FRR is the nodes' FRR: check while the nodes are made
-            self.events.emit("check", checks)
-            check_configs = start_dry_run(routers, lambda router: [])
+            dry_run = DryRun(routers, lambda router: []).start_all()
+            on_node = None
+        else:  # each router's own image checks its config, once its node exists
+            dry_run = DryRun(routers, lambda router: runtime.handles[router].exec)
+            on_node = dry_run.start
         self.events.emit("nodes", f"creating {len(self.plan.nodes)} nodes and {len(self.plan.links)} links "
                                   f"({runtime.name} runtime)")
-        nodes = runtime.create_nodes(self.plan)
+        nodes = runtime.create_nodes(self.plan, on_node)
         handles.save(self.directory, runtime.name, nodes)
-        if not runtime.shares_host_fs:  # each router's own image checks its config
-            self.events.emit("check", checks)
-            check_configs = start_dry_run(routers, lambda router: nodes[router].exec)
         runtime.create_links(self.plan)
         configure(self.plan, {n: h.pid for n, h in nodes.items()}, self.name)
         lab = self.lab = RunningLab(self.name, self.plan, self.directory, runtime.name, nodes)
         links.start(self.plan, self.directory, nodes, self._child, self.events.emit)  # delays per link
-        check_configs()
+        dry_run.check()
         self.events.emit("frr", f"starting FRR on {len(routers)} routers, the origin server and "
                                 f"{len(self.plan.pops)} edge proxies")
         self._start_daemons(lab, routers)

@@ -38,6 +38,7 @@ NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"]  # FRR's privs_init wants all three
 REQUIRED_TOOLS = ["nsenter", "setpriv"]
 WORKERS = 4  # parallel container creations: more than the daemon's cores only queues inside dockerd
+REMOVERS = 16  # parallel removals: mostly waiting on the kernel (SIGKILL, unmounts), little CPU
 IMAGE_ROLES: dict[str, ImageRole] = {"transit": "router", "eyeball": "router", "pop": "pop", "origin": "origin",
                                      "client": "client"}
 
@@ -116,13 +117,11 @@ class DockerRuntime(Runtime):
     def create_nodes(self, plan: Plan, on_node: OnNode | None = None) -> dict[str, NodeHandle]:
         self.ledger.record("lab", self.lab, runtime=self.name, run=self.run_id)
         with ThreadPoolExecutor(WORKERS) as pool:
-            for node, node_handle in pool.map(lambda n: (n.name, self._create(plan, n)), plan.nodes.values()):
-                self.handles[node] = node_handle
-                if on_node:
-                    on_node(node)
+            list(pool.map(lambda n: self._create(plan, n, on_node), plan.nodes.values()))
         return self.handles
 
-    def _create(self, plan: Plan, node: Node) -> NodeHandle:
+    def _create(self, plan: Plan, node: Node, on_node: OnNode | None) -> None:
+        """One container (in a worker thread); `on_node` hears of it as soon as it runs."""
         import docker.errors
 
         name = container_name(self.lab, node.name)
@@ -151,7 +150,9 @@ class DockerRuntime(Runtime):
         self.containers[node.name] = container.id
         self.ledger.record("node", node.name, pid=pid, start=start, netns=netns.netns_inode(pid),
                            tag=netns.namespace_tag(self.lab, node.name), container=name, id=container.id)
-        return handle(pid, start, name)
+        self.handles[node.name] = handle(pid, start, name)
+        if on_node:
+            on_node(node.name)
 
     def create_links(self, plan: Plan) -> None:
         for link in plan.links:
@@ -228,5 +229,5 @@ def _remove(client: Any, lab: str, run: str, names: list[str]) -> list[str]:
             container.remove(force=True, v=True)
         return f"container {container.name}"
 
-    with ThreadPoolExecutor(WORKERS) as pool:
+    with ThreadPoolExecutor(REMOVERS) as pool:
         return [r for r in pool.map(one, names) if r is not None]

@@ -1,0 +1,103 @@
+"""docker against netns, side by side in one run: bring-up to ready, teardown, memory per node, and the
+container overhead; then the images' build time, cold (`--no-cache`) and warm (nothing changed).
+
+The machine is shared and noisy, so each figure is printed with its ratio to the netns runtime measured
+in the same run; the target is docker <= 1.5x netns to ready.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from anycastlab.lifecycle import Lab
+from ruamel.yaml import YAML
+
+from bench.lab_bringup import generated_topology
+
+UP_TARGET = 1.5  # docker / netns, to ready
+CLI = str(Path(sys.executable).parent / "anycastlab")
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def memory(lab: Lab) -> dict[str, float]:
+    """RSS of every process in the lab's namespaces, per node; and, for containers, what Docker adds
+    outside them: one containerd shim per container (the parent of its init)."""
+    nets = {os.stat(f"/proc/{h.pid}/ns/net").st_ino for h in lab.running.handles.values()}
+    inside = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.stat(entry / "ns" / "net").st_ino in nets:
+                    inside += _rss_kb(int(entry.name))
+            except OSError:
+                continue
+    shims = 0
+    if lab.running.runtime == "docker":
+        shims = sum(_rss_kb(p) for p in {_parent(h.pid) for h in lab.running.handles.values()} if p)
+    nodes = len(lab.running.handles)
+    return {"in_nodes_mb": inside / 1024 / nodes, "outside_mb": shims / 1024 / nodes}
+
+
+def measure(topology: str, name: str, runtime: str) -> dict[str, float]:
+    started = time.monotonic()
+    lab = Lab.up(topology, name=name, timeout=180, runtime=runtime)
+    up_s = time.monotonic() - started
+    mem = memory(lab)
+    down_s = lab.down()
+    return {"up_s": up_s, "down_s": down_s, **mem, "nodes": len(lab.running.handles)}
+
+
+def builds() -> dict[str, float]:
+    timings = {}
+    for label, args in (("cold", ["--no-cache"]), ("warm", [])):
+        started = time.monotonic()
+        subprocess.run([CLI, "images", "build", *args], check=True, capture_output=True, text=True, timeout=3600)
+        timings[label] = time.monotonic() - started
+    return timings
+
+
+def main() -> None:
+    subprocess.run([CLI, "images", "build"], check=True, capture_output=True, timeout=3600)  # not timed here
+    with tempfile.TemporaryDirectory() as tmp:
+        gen = Path(tmp) / "gen100.yaml"
+        with gen.open("w") as f:
+            YAML(typ="safe").dump(generated_topology(), f)
+        for label, topology in (("default", "default"), ("gen100", str(gen))):
+            base = measure(topology, f"bench-rt-{label}-n", "netns")
+            dock = measure(topology, f"bench-rt-{label}-d", "docker")
+            ratio = dock["up_s"] / base["up_s"]
+            print(f"{label:8} nodes={base['nodes']:3.0f}  up: netns {base['up_s']:5.1f}s  docker {dock['up_s']:5.1f}s "
+                  f"= {ratio:.2f}x (target <= {UP_TARGET}x: {'met' if ratio <= UP_TARGET else 'MISSED'})")
+            print(f"{'':8}            down: netns {base['down_s']:5.2f}s  docker {dock['down_s']:5.2f}s "
+                  f"= {dock['down_s'] / base['down_s']:.2f}x")
+            overhead = dock["in_nodes_mb"] + dock["outside_mb"] - base["in_nodes_mb"]
+            print(f"{'':8}            memory/node: netns {base['in_nodes_mb']:.1f} MB  docker "
+                  f"{dock['in_nodes_mb']:.1f} MB in the container + {dock['outside_mb']:.1f} MB shim "
+                  f"= +{overhead:.1f} MB per node over netns")
+    b = builds()
+    print(f"images   build cold (--no-cache, base kept) {b['cold']:.0f}s  warm (nothing changed) {b['warm']:.1f}s")
+
+
+if __name__ == "__main__":
+    main()
