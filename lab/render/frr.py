@@ -35,6 +35,12 @@ class RouterConfig:
     def unified(self) -> str:
         return self.header() + "".join(self.parts[d] for d in self.daemons) + "end\n"
 
+    @property
+    def vtysh_conf(self) -> str:
+        """vtysh's own file: vtysh takes its prompt from here (else the host's name, `vm#`), not from the
+        daemons. Written beside frr.conf and read with `vtysh --config_dir <router dir>`."""
+        return f"hostname {self.router}\n"
+
 
 def render_router(plan: Plan, node: Node) -> RouterConfig:
     parts = {"zebra": _zebra(node), "bgpd": _bgpd(plan, node)}

@@ -43,3 +43,8 @@ def test_daemon_parts_hold_only_their_lines() -> None:
     assert "router bgp" not in cfg.for_daemon("bfdd") and "router ospf" not in cfg.for_daemon("bfdd")
     assert " ip ospf bfd profile lab" in cfg.for_daemon("ospfd") and "\nbfd\n" not in cfg.for_daemon("ospfd")
     assert "router ospf" not in cfg.for_daemon("bgpd") and "neighbor 10.0.0.3 bfd profile lab" in cfg.parts["bgpd"]
+
+
+def test_each_router_names_itself_to_frr_and_to_vtysh() -> None:
+    for name, cfg in render_all(build_plan(load_topology(ROOT / CASES["small"]))).items():
+        assert f"\nhostname {name}\n" in cfg.unified and cfg.vtysh_conf == f"hostname {name}\n"
