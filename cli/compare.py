@@ -15,6 +15,11 @@ def _ms(value: Any) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def _fetch(value: Any) -> str:
+    """An origin-fetch time (miss ttfb - hit ttfb): below zero is noise (the median hit was slower), shown as 0*."""
+    return "0*" if value is not None and value < 0 else _ms(value)
+
+
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
@@ -29,7 +34,7 @@ def render(data: dict[str, Any]) -> str:
 
         fetch = row["origin_fetch_ms"]
         rows.append((row["client"], row["pop"], pair("direct"), pair("hit"), pair("miss_default"), pair("miss_smart"),
-                     pair("miss_tiered"), f"{_ms(fetch.get('default'))} > {_ms(fetch.get('smart'))}",
+                     pair("miss_tiered"), f"{_fetch(fetch.get('default'))} > {_fetch(fetch.get('smart'))}",
                      _pct(row["smart_saving"]) if row["detour"] else "no detour",
                      f"{row['tls_pop_ms']:.1f} / {row['tls_origin_ms']:.1f}"))
     lines = [f"lab {data['lab']}: median of {data['repeats']} requests per case; ttfb / total in ms "
@@ -43,6 +48,9 @@ def render(data: dict[str, Any]) -> str:
                       f"{tier['origin_requests_with']} with: {_pct(tier['saved'])} saved"]
     lines += ["", "fetch ms: origin-fetch time (miss ttfb - hit ttfb), default path > smart routing; "
                   "smart saves: on PoPs whose path changes"]
+    if any(v is not None and v < 0 for row in data["clients"] for v in row["origin_fetch_ms"].values()):
+        lines.append("0*: the miss answered sooner than the median hit, so the fetch time is within noise "
+                     "(the JSON keeps the signed difference)")
     return "\n".join(lines)
 
 

@@ -129,3 +129,11 @@ def test_ctrl_c_during_restore_waits_for_it(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(KeyboardInterrupt):
         comparison(body).run()
     assert (lab.smart, lab.tier) == (True, False)  # both put back before the interrupt took effect
+
+
+def test_a_negative_fetch_time_is_shown_as_noise() -> None:
+    data = json.loads((GOLDEN / "compare.json").read_text())
+    data["clients"][0]["origin_fetch_ms"] = {"default": -3.5, "smart": 12.0}
+    text = render(data)
+    assert "0* > 12" in text and "-3" not in text.split("fetch ms:")[0]
+    assert "0*: the miss answered sooner than the median hit" in text
