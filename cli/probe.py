@@ -16,7 +16,7 @@ import click
 from anycastlab import interrupts
 from anycastlab.interrupts import describe, exit_status
 from anycastlab.lifecycle import Lab
-from anycastlab.probes.probe import ALL, ProbeRun, run_probe
+from anycastlab.probes.probe import ALL, RTT_MEANS, ProbeRun, run_probe
 
 from .output import emit_json, lab_option, reports_errors, table
 
@@ -68,13 +68,16 @@ def render(run: ProbeRun) -> str:
     rows = []
     for c in data["clients"]:
         found = [c["methods"].get(m) or "-" for m in methods]
-        rtt = "-" if c["rtt_ms"] is None else f"{c['rtt_ms']:.2f}"
+        rtt = "-" if c["rtt_ms"] is None else f"{c['rtt_ms']:.2f} ({c.get('rtt_method') or '?'})"
         rows.append([c["name"], c["isp"], c["pop"] or "-", c["predicted_pop"] or "-", *found, rtt,
                      c["hops"] if c["hops"] is not None else "-", "yes" if c["agree"] else "NO"])
-    parts = [table(["client", "isp", "pop", "predicted", *methods, "rtt ms", "hops", "agree"], rows), ""]
+    parts = [table(["client", "isp", "pop", "predicted", *methods, "rtt ms (from)", "hops", "agree"], rows), ""]
     share = [[p["pop"] or "(none)", p["clients"], f"{100 * p['share']:.0f}%"] for p in data["pops"]]
     parts.append(table(["pop", "clients", "share"], share))
     parts.append("")
+    used = list(dict.fromkeys(c["rtt_method"] for c in data["clients"] if c.get("rtt_method")))
+    if used:
+        parts.append("rtt from: " + "; ".join(f"{m}: {RTT_MEANS[m]}" for m in used))
     for method, reason in data["unavailable"].items():
         parts.append(f"{method}: unavailable: {reason}")
     errors = [(c["name"], m, d["error"]) for c in data["clients"] for m, d in c["details"].items() if d.get("error")]

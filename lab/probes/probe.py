@@ -36,6 +36,10 @@ ALL = list(METHODS)
 # When methods disagree, a client's PoP is the most common answer; ties go to the earlier method here.
 PREFERENCE = ["census", "dns", "traceroute", "http"]
 LAST_RESULT = Path("probes") / "last.json"
+# A client's rtt_ms comes from the first of these methods that measured one, and means what RTT_MEANS says.
+RTT_ORDER = ("dns", "traceroute", "http", "census")
+RTT_MEANS = {"dns": "DNS query to its answer", "traceroute": "probe to the anycast address's reply",
+             "http": "TCP connect", "census": "echo from the sending PoP to the reply at the client's PoP"}
 
 
 @dataclass
@@ -76,8 +80,12 @@ class ClientReport:
                 return getattr(result, attribute)
         return None
 
+    def rtt_method(self) -> str | None:
+        """The method whose round-trip time `rtt_ms` is (the first of RTT_ORDER that measured one)."""
+        return next((m for m in RTT_ORDER if m in self.methods and self.methods[m].rtt_ms is not None), None)
+
     def to_json(self) -> dict[str, Any]:
-        rtt = self.first("rtt_ms", ["dns", "traceroute", "http", "census"])
+        rtt = self.first("rtt_ms", list(RTT_ORDER))
         return {
             "name": self.name,
             "isp": self.isp,
@@ -87,6 +95,7 @@ class ClientReport:
             "predicted_pops": self.predicted_pops,
             "agree": self.agree,
             "rtt_ms": None if rtt is None else round(rtt, 3),
+            "rtt_method": self.rtt_method(),
             "hops": self.first("hops", ["traceroute", "dns", "census"]),
             "methods": {m: r.pop for m, r in self.methods.items()},
             "details": {m: r.to_json() for m, r in self.methods.items()},

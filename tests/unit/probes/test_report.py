@@ -74,3 +74,20 @@ def test_record_route_names_the_pop_at_the_far_end_of_the_last_link(small_lab: R
     assert _pop_from_record_route(recorded, "198.51.100.10", addresses, small_lab) == ("ams", "record-route")
     # the anycast address never recorded (option full): no answer from Record Route
     assert _pop_from_record_route(recorded[:2], "198.51.100.10", addresses, small_lab) == (None, None)
+
+
+def test_rtt_names_the_method_it_came_from() -> None:
+    from anycastlab.cli.probe import render
+
+    a = report("fra", dns="fra", census="fra")
+    a.methods["dns"] = MethodResult("fra", rtt_ms=2.5)
+    a.methods["census"] = MethodResult("fra", rtt_ms=9.0)
+    b = report("fra", census="fra")
+    b.name = "c2"
+    b.methods["census"] = MethodResult("fra", rtt_ms=4.0)
+    run = ProbeRun("lab", "198.51.100.10", ["dns", "census"], [a, b], ["fra"], {}, 0.0, {"dns": 0.01})
+    data = run.to_json()
+    assert [(c["rtt_ms"], c["rtt_method"]) for c in data["clients"]] == [(2.5, "dns"), (4.0, "census")]
+    text = render(run)
+    assert "rtt ms (from)" in text and "2.50 (dns)" in text and "4.00 (census)" in text
+    assert "rtt from: dns: DNS query to its answer; census: echo from the sending PoP" in text
