@@ -19,7 +19,7 @@ APT_PKGS := frr mininet iproute2 iptables tcpdump iputils-ping traceroute bind9-
 
 SOURCES := $(shell find lab cli -name '*.py' 2>/dev/null) pyproject.toml
 
-.PHONY: help deps system venv docker up down clean status test unit integration lint bench conformance drills
+.PHONY: help deps system venv docker up down clean status test unit integration lint bench conformance drills fuzz
 
 help:
 	@echo "make up      install what is missing, then boot the default topology (as root; RUNTIME=docker for containers)"
@@ -103,3 +103,12 @@ conformance: deps
 
 drills: deps
 	$(VENV)/bin/anycastlab drill run-all
+
+# Hostile input, on loopback only: 100,000 mutated and hostile HTTP/1.1 requests and a 2,000-connection
+# slowloris against the proxy (lab/edge/hostile.py), then the topology and drill loaders under hypothesis.
+# `make test` runs a bounded part of both (tests/unit/edge/test_hostile.py, tests/unit/test_loader_fuzz.py).
+FUZZ_REQUESTS ?= 100000
+FUZZ_SLOWLORIS ?= 2000
+fuzz: venv
+	$(PY) -m anycastlab.edge.hostile --requests $(FUZZ_REQUESTS) --slowloris $(FUZZ_SLOWLORIS)
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q tests/unit/test_loader_fuzz.py
