@@ -31,9 +31,10 @@ def _supervisor(directory: Path) -> tuple[int | None, bool]:
     return None, False
 
 
-def _topology_name(directory: Path) -> str | None:
+def _topology_name(directory: Path, file: str = TOPOLOGY_FILE) -> str | None:
+    """The top-level `name:` of a topology file, read without loading (or validating) the rest."""
     try:
-        for line in (directory / TOPOLOGY_FILE).read_text().splitlines():
+        for line in (directory / file).read_text().splitlines():
             if line.startswith("name:"):
                 return line.split(":", 1)[1].split("#", 1)[0].strip().strip("'\"") or None
     except OSError:

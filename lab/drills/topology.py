@@ -40,3 +40,27 @@ def drill_topology(drill: Drill, prefix: str = "drills") -> Iterator[tuple[Path,
         with open(path, "w") as f:
             yaml.dump(doc, f)
         yield path, name
+
+
+def topology_name(drill: Drill) -> str | None:
+    """The `name:` of the topology the drill names (a shipped name or a file), None if it cannot be read."""
+    from ..errors import LabError
+    from ..labs import _topology_name
+
+    try:
+        path = resolve(drill.topology)
+    except LabError:
+        return None
+    return _topology_name(path.parent, path.name)
+
+
+def runs_topology_of(lab_name: str | None, drill: Drill) -> bool:
+    """Whether the running lab `lab_name` runs the drill's topology (its copy in the run directory has the
+    same `name:`), so that a drill without --lab never attaches to a lab of another topology."""
+    from ..labs import _topology_name
+    from ..runtime import paths
+
+    if lab_name is None or drill.topology_overrides:
+        return False
+    wanted = topology_name(drill)
+    return wanted is not None and _topology_name(paths.lab_dir(lab_name)) == wanted

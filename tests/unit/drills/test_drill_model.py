@@ -80,3 +80,21 @@ def test_overrides_give_a_derived_topology_that_is_gone_after_the_boot() -> None
     assert not path.exists()
     with drill_topology(load_drill(DRILLS / "withdraw.yaml"), "rd-x") as (path, name):
         assert (path.name, name) == ("default.yaml", "rd-x-default")
+
+
+def test_a_drill_fits_only_a_running_lab_of_its_topology(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from anycastlab.drills.model import Drill
+    from anycastlab.drills.topology import runs_topology_of, topology_name
+
+    monkeypatch.setenv("ANYCASTLAB_RUN_ROOT", str(tmp_path))
+    for lab, topo in (("mine", "small"), ("other", "default")):
+        (tmp_path / lab).mkdir()
+        (tmp_path / lab / "topology.yaml").write_text(f"# a lab's copy\nname: {topo}\n")
+    steps = [{"fail": {"pop": "ams", "mode": "crash"}}]
+    drill = Drill.model_validate({"name": "d", "topology": "small", "steps": steps})
+    assert topology_name(drill) == "small"
+    assert runs_topology_of("mine", drill) and not runs_topology_of("other", drill)
+    assert not runs_topology_of(None, drill)
+    bfd = Drill.model_validate({"name": "d", "topology": "small", "topology_overrides": {"bfd": {"enabled": True}},
+                                "steps": [{"fail": {"pop": "ams", "mode": "crash"}}]})
+    assert not runs_topology_of("mine", bfd)  # overrides always get a lab of their own
