@@ -26,6 +26,7 @@ from anycastlab.drills.runner import RestoreFailed
 from anycastlab.drills.topology import drill_topology
 from anycastlab.lifecycle import Lab
 from anycastlab.runtime import state
+from anycastlab.runtime.backends import NAMES
 
 from .output import reports_errors
 
@@ -33,6 +34,10 @@ from .output import reports_errors
 def shipped_drills() -> list[Path]:
     folder = resources.files("anycastlab.topologies") / "drills"
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+RUNTIME = click.option("--runtime", type=click.Choice(NAMES), default=None,
+                       help="Runtime of the labs booted for drills (default: the topology's, else netns).")
 
 
 @dataclass(frozen=True)
@@ -43,13 +48,14 @@ class Target:
     name: str | None
     named: bool
     prefix: str  # of the names of labs booted for drills
+    runtime: str | None = None  # of labs booted for drills (None: the topology's, else netns)
 
     @classmethod
-    def of(cls, lab_name: str | None, prefix: str) -> Target:
+    def of(cls, lab_name: str | None, prefix: str, runtime: str | None = None) -> Target:
         if lab_name:
-            return cls(lab_name, True, prefix)
+            return cls(lab_name, True, prefix, runtime)
         running = state.running_labs()
-        return cls(running[0] if len(running) == 1 else None, False, prefix)
+        return cls(running[0] if len(running) == 1 else None, False, prefix, runtime)
 
     def fits(self, drill: Drill) -> bool:
         return self.name is not None and not drill.topology_overrides and (self.named or drill.topology == "default")
@@ -64,7 +70,7 @@ def _lab_for(drill: Drill, target: Target, booted: dict[str, Lab]) -> Iterator[L
     with drill_topology(drill, target.prefix) as (path, name):
         if name not in booted:
             click.echo(f"booting {name} for the drills ...", err=True)
-            booted[name] = Lab.up(path, name=name)
+            booted[name] = Lab.up(path, name=name, runtime=target.runtime)
     yield booted[name]
 
 
@@ -107,12 +113,14 @@ def drill() -> None:
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="JUnit XML file.")
 @click.option("--prefix", default="drills", show_default=True, metavar="PREFIX",
               help="Labs booted for drills are named PREFIX-TOPOLOGY[-HASH].")
+@RUNTIME
 @reports_errors
-def run(file: Path, lab_name: str | None, report: Path | None, junit: Path | None, prefix: str) -> None:
+def run(file: Path, lab_name: str | None, report: Path | None, junit: Path | None, prefix: str,
+        runtime: str | None) -> None:
     """Run one drill FILE; exit non-zero when an expectation fails."""
     with _booting() as booted:
         try:
-            result = _run_one(file, Target.of(lab_name, prefix), report, junit, booted, quiet=False)
+            result = _run_one(file, Target.of(lab_name, prefix, runtime), report, junit, booted, quiet=False)
         except KeyboardInterrupt as exc:
             click.echo(f"{interrupts.describe(exc)}: every injected fault was restored"
                        + (f"; partial report in {report}" if report else ""), err=True)
@@ -133,11 +141,12 @@ def run(file: Path, lab_name: str | None, report: Path | None, junit: Path | Non
 @click.option("--verbose", "-v", is_flag=True, help="Show each drill's steps as they run.")
 @click.option("--prefix", default="drills", show_default=True, metavar="PREFIX",
               help="Labs booted for drills are named PREFIX-TOPOLOGY[-HASH].")
+@RUNTIME
 @reports_errors
-def run_all(lab_name: str | None, report: Path, verbose: bool, prefix: str) -> None:
+def run_all(lab_name: str | None, report: Path, verbose: bool, prefix: str, runtime: str | None) -> None:
     """Run every shipped drill, one line each: pass or fail, p95 convergence, lost probes, HTTP errors."""
     files = shipped_drills()
-    target = Target.of(lab_name, prefix)
+    target = Target.of(lab_name, prefix, runtime)
     failed = 0
     with _booting() as booted:
         for file in files:

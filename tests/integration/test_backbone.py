@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from anycastlab.backbone import control, tiered
 from anycastlab.backbone.compare import compare
 from anycastlab.edge import mgmt
 from anycastlab.lifecycle import Lab
-from anycastlab.runtime import cleanup, paths
-from anycastlab.runtime.ledger import Ledger
+from anycastlab.runtime import paths
 
 TOPOLOGY = Path(__file__).resolve().parents[1] / "topologies" / "backbone.yaml"
 ANYCAST = "198.51.100.10"
@@ -32,22 +31,18 @@ CLIENT = "ispa-c1"
 BIG = 1_000_000
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    name = f"{os.environ.get('ANYCASTLAB_TEST_PREFIX', 'b6')}-{uuid.uuid4().hex[:6]}"
-    booted = Lab.up(TOPOLOGY, name=name, timeout=90)
-    copy = tmp_path_factory.mktemp("ledger") / "ledger.jsonl"
+@pytest.fixture(scope="module", params=["netns", "docker"])
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, leftovers: Any) -> Iterator[Lab]:
+    """The backbone lab on each runtime: smart routing, the tiered cache and compare must hold on both."""
+    name = f"{os.environ.get('ANYCASTLAB_TEST_PREFIX', 'b6')}-{request.param[0]}{uuid.uuid4().hex[:6]}"
+    booted = Lab.up(TOPOLOGY, name=name, timeout=120, runtime=request.param)
     try:
         yield booted
     finally:
-        shutil.copyfile(paths.lab_dir(name) / "ledger.jsonl", copy)  # the conftest leftovers pattern
-        ledger = Ledger(copy)
+        ledger = leftovers.snapshot(name, tmp_path_factory.mktemp("ledger"))
         assert any(e.name == "backbone/prober" for e in ledger.of_kind("process")), "no prober in the ledger"
         booted.down()
-        # the prober (and the link releaser) ended by pid at down; nothing of the lab is left
-        assert not cleanup.recorded_processes(ledger)
-        assert not cleanup.live_namespaces(ledger)
-        assert not paths.lab_dir(name).exists()
+        leftovers.assert_none(ledger, name)  # the prober and the link releaser ended by pid at down too
 
 
 def anycastlab(lab: Lab, *args: str) -> str:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,3 +173,31 @@ def test_a_missing_image_is_named_before_anything_is_created(images: None, tmp_p
     assert out.returncode == 1
     assert "anycastlab/no-such-image:1" in out.stderr and "ispa-c1" in out.stderr, out.stderr
     assert not paths.lab_dir(f"{PREFIX}-pin").exists()
+
+
+def test_stats_purge_and_graph_act_on_containers(dlab: Lab, tmp_path: Path) -> None:
+    """Fetch through the PoP a client lands on, read that PoP's counters, purge the URL, see the next miss;
+    draw the catchment graph from a fresh probe."""
+    client, host = "comcast-c2", "www.example.com"
+    pop = {c["name"]: c["predicted_pop"] for c in dlab.status()["clients"]}[client]
+    path = f"/cache/{uuid.uuid4().hex}?max-age=300"
+    ca = paths.ca_dir(dlab.name) / "ca.pem"
+
+    def cache_status() -> str:
+        out = dlab.exec(client, ["curl", "-sS", "-m", "10", "--cacert", str(ca), "--resolve",
+                                 f"{host}:443:{dlab.plan.topology.anycast.ip}", "-o", "/dev/null", "-D", "-",
+                                 f"https://{host}{path}"])
+        assert out.returncode == 0, out.stderr
+        return next(line.split(":", 1)[1].strip() for line in out.stdout.splitlines()
+                    if line.lower().startswith("cf-cache-status:"))
+
+    assert [cache_status(), cache_status()] == ["MISS", "HIT"]
+    stats = json.loads(cli(dlab, "stats", "--pop", pop, "--json").stdout)
+    assert stats["cache_status"].get("HIT", 0) >= 1
+    out = cli(dlab, "purge", "--pop", pop, "--url", f"https://{host}{path}")
+    assert out.returncode == 0 and "purged 1 object" in out.stdout, out.stdout + out.stderr
+    assert cache_status() == "MISS"
+    graph = tmp_path / "catchments.svg"
+    out = cli(dlab, "graph", "--out", str(graph))
+    assert out.returncode == 0, out.stderr
+    assert b"<svg" in graph.read_bytes()[:2000] and pop.encode() in graph.read_bytes()
