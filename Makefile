@@ -19,11 +19,12 @@ APT_PKGS := frr mininet iproute2 iptables tcpdump iputils-ping traceroute bind9-
 
 SOURCES := $(shell find lab cli -name '*.py' 2>/dev/null) pyproject.toml
 
-.PHONY: help deps system venv docker up down clean status test unit integration lint bench conformance drills fuzz
+.PHONY: help deps system venv docker image up down clean status test unit integration lint bench conformance drills fuzz
 
 help:
 	@echo "make up      install what is missing, then boot the default topology (as root; RUNTIME=docker for containers)"
 	@echo "make docker  a Docker daemon (the one that answers, or a private one) and the node images"
+	@echo "make image   the runner image only (anycastlab/runner: the whole tool in one privileged container)"
 	@echo "make test    install what is missing, then run lint, unit and integration tests (as root)"
 	@echo "make down    stop the running lab"
 	@echo "make bench   benchmarks (bring-up, teardown, RSS per router, proxy vs nginx)"
@@ -59,6 +60,13 @@ docker: deps
 	@$(MAKE) --no-print-directory system APT_PKGS="$(IMAGE_APT_PKGS)"
 	@$(DOCKERD) start >/dev/null
 	$(VENV)/bin/anycastlab images build
+
+# The runner image alone (FROM the router image, which it builds too if missing): the whole tool for
+# `docker run --privileged anycastlab/runner ...`. Not part of `make docker`: the docker runtime never runs it.
+image: deps
+	@$(MAKE) --no-print-directory system APT_PKGS="$(IMAGE_APT_PKGS)"
+	@$(DOCKERD) start >/dev/null
+	$(VENV)/bin/anycastlab images build runner
 
 up: deps $(if $(filter docker,$(RUNTIME)),docker)
 	$(VENV)/bin/anycastlab up $(TOPOLOGY) $(if $(filter docker,$(RUNTIME)),--runtime docker)

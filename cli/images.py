@@ -10,7 +10,8 @@ from .output import emit_json, reports_errors, table
 
 @click.group()
 def images() -> None:
-    """Build and list the node images (router, pop, origin, client) for the docker runtime."""
+    """Build and list the node images (router, pop, origin, client) for the docker runtime, and the runner
+    (the whole tool in one privileged container: `anycastlab images build runner`)."""
 
 
 def _stderr(line: str) -> None:
@@ -19,12 +20,13 @@ def _stderr(line: str) -> None:
 
 @images.command()
 @click.argument("names", nargs=-1, metavar="[NAME]...")
-@click.option("--no-cache", is_flag=True, help="Rebuild the named images (all by default) from scratch.")
+@click.option("--no-cache", is_flag=True, help="Rebuild the named images (the node images by default) from scratch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (progress stays on stderr).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every line of build output, not only the steps.")
 @reports_errors
 def build(names: tuple[str, ...], no_cache: bool, as_json: bool, verbose: bool) -> None:
-    """Build NAME... (default: all), and what they are built FROM, unless their inputs' tag exists.
+    """Build NAME... (default: router, pop, origin, client; `runner` only when named), and what they are
+    built FROM, unless their inputs' tag exists.
 
     Tags are anycastlab/NAME:HASH, a hash of everything the build reads (Dockerfile, sources, pinned
     dependency versions, base image), so a second build with nothing changed does nothing. If
@@ -64,5 +66,6 @@ def list_(as_json: bool) -> None:
             state += f" ({s.older_builds} older build{'s' if s.older_builds > 1 else ''})"
         rows.append((s.name, s.tag, state, _size(s.size), (s.created or "-")[:19].replace("T", " ")))
     click.echo(table(("image", "tag", "state", "size", "created"), rows))
-    if not all(s.present for s in statuses):
-        click.echo("build the missing ones: anycastlab images build", err=True)
+    missing = [s.name for s in statuses if not s.present]
+    if missing:
+        click.echo(f"build the missing ones: anycastlab images build {' '.join(missing)}", err=True)

@@ -105,9 +105,10 @@ def _pip(args: list[str], what: str) -> None:
         raise LabError(f"pip failed {what} (exit {done.returncode})", (done.stderr or done.stdout).splitlines()[-15:])
 
 
-def dependency_wheels(progress: Progress, root: Path) -> Path:
-    """A directory of wheels for exactly the pinned dependency versions, built once per set of pins."""
-    pins = catalog.dependency_pins(root)
+def dependency_wheels(progress: Progress, root: Path, pins: list[str] | None = None) -> Path:
+    """A directory of wheels for exactly the pinned dependency versions (`pins`, default the run-time
+    closure), built once per set of pins."""
+    pins = catalog.dependency_pins(root) if pins is None else pins
     key = hashlib.sha256("\n".join([f"{sys.version_info[:2]}", *pins]).encode()).hexdigest()[:16]
     target = _cache_dir() / key
     if (target / ".complete").exists():
@@ -149,11 +150,21 @@ def _context(name: str, root: Path, tmp: Path, progress: Progress) -> Path:
     if catalog.spec(name).wheels:
         deps = ctx / "wheels" / "deps"
         deps.mkdir(parents=True)
-        for wheel in dependency_wheels(progress, root).glob("*.whl"):
-            if _same_fs(wheel, deps):
-                os.link(wheel, deps / wheel.name)  # the cache is on the same disk: no 100 MB copy
-            else:
-                shutil.copy2(wheel, deps / wheel.name)
+        wheel_dirs = [dependency_wheels(progress, root)]
+        extras = catalog.spec(name).extras
+        if extras:  # the extra groups' own wheels, cached apart so the run-time set is built only once
+            base = set(catalog.dependency_pins(root))
+            more = [pin for pin in catalog.dependency_pins(root, extras) if pin not in base]
+            if more:
+                wheel_dirs.append(dependency_wheels(progress, root, more))
+        for wheel_dir in wheel_dirs:
+            for wheel in wheel_dir.glob("*.whl"):
+                if (deps / wheel.name).exists():
+                    continue
+                if _same_fs(wheel, deps):
+                    os.link(wheel, deps / wheel.name)  # the cache is on the same disk: no 100 MB copy
+                else:
+                    shutil.copy2(wheel, deps / wheel.name)
         project_wheel(progress, root, ctx / "wheels" / "project")
     return ctx
 
@@ -209,7 +220,8 @@ def _run_build(client: docker.DockerClient, name: str, tag: str, digest: str, pa
 
 def build(names: Iterable[str] | None = None, *, no_cache: bool = False, progress: Progress | None = None,
           verbose: bool = False, client: docker.DockerClient | None = None) -> BuildReport:
-    """Build `names` (every image when None) and the images they are built FROM, skipping current ones.
+    """Build `names` (the node images when None; the runner only when named) and the images they are
+    built FROM, skipping current ones.
 
     An image whose hash tag exists is "cached": no build call is made. `no_cache` rebuilds the named
     images (all when none are named) without the builder's layer cache; their parents stay cached.

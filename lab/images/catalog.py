@@ -57,6 +57,7 @@ class ImageSpec:
     summary: str
     parent: str | None  # another catalog image it is built FROM; None: the Debian base
     wheels: bool = False  # its build context carries the project's wheels (it installs anycastlab)
+    extras: tuple[str, ...] = ()  # pyproject optional-dependency groups it also installs (wheels only)
 
     @property
     def repository(self) -> str:
@@ -80,6 +81,19 @@ IMAGES: dict[str, ImageSpec] = {
     )
 }
 
+# Images that are not lab nodes: built only when named (`anycastlab images build runner`, `make image`), so
+# the default build stays what the docker runtime needs. The runner holds the whole tool, for
+# `docker run --privileged anycastlab/runner ...` (the netns runtime inside one container).
+TOOLS: dict[str, ImageSpec] = {
+    spec.name: spec
+    for spec in (
+        ImageSpec("runner", "the whole tool in one privileged container: FRR, mnexec, anycastlab (+ dev tools)",
+                  "router", wheels=True, extras=("dev",)),
+    )
+}
+
+CATALOG: dict[str, ImageSpec] = {**IMAGES, **TOOLS}  # every image `images build NAME` knows
+
 # A node's role (lab/plan.py Role) -> the image it runs by default.
 ROLE_IMAGES: dict[str, str] = {
     "transit": "router", "eyeball": "router", "pop": "pop", "origin": "origin", "client": "client",
@@ -88,14 +102,15 @@ ROLE_IMAGES: dict[str, str] = {
 
 class UnknownImageError(LabError):
     def __init__(self, name: str) -> None:
-        super().__init__(f"unknown image {name!r} (known: {', '.join(IMAGES)})")
+        # the node images, then the tool images, which `images build` makes only when named
+        super().__init__(f"unknown image {name!r} (known: {', '.join(IMAGES)}) (tool images: {', '.join(TOOLS)})")
         self.name = name
 
 
 def spec(name: str) -> ImageSpec:
-    if name not in IMAGES:
+    if name not in CATALOG:
         raise UnknownImageError(name)
-    return IMAGES[name]
+    return CATALOG[name]
 
 
 def image_name(role: str) -> str:
@@ -107,12 +122,12 @@ def image_name(role: str) -> str:
 
 
 def build_order(names: Iterable[str] | None = None) -> list[str]:
-    """`names` (all images when None) and the images they are built FROM, parents first, each once."""
+    """`names` (the node images when None) and the images they are built FROM, parents first, each once."""
     wanted = list(IMAGES) if names is None else [spec(n).name for n in names]
     order: list[str] = []
 
     def visit(name: str) -> None:
-        parent = IMAGES[name].parent
+        parent = CATALOG[name].parent
         if parent is not None:
             visit(parent)
         if name not in order:
@@ -172,14 +187,15 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def dependency_pins(root: Path | None = None) -> list[str]:
+def dependency_pins(root: Path | None = None, extras: Sequence[str] = ()) -> list[str]:
     """`name==version` for every distribution anycastlab needs at run time, as installed here.
 
-    The closure of pyproject's dependencies through the installed packages' metadata (markers evaluated
-    for this interpreter), so the image gets exactly the versions the host's venv was tested with.
+    The closure of pyproject's dependencies (and of the optional-dependency groups `extras`) through the
+    installed packages' metadata (markers evaluated for this interpreter), so the image gets exactly the
+    versions the host's venv was tested with.
     """
     pyproject = (root or source_root()) / "pyproject.toml"
-    return list(_pins(pyproject, pyproject.stat().st_mtime_ns))
+    return list(_pins(pyproject, pyproject.stat().st_mtime_ns, tuple(extras)))
 
 
 @dataclass(frozen=True)
@@ -223,12 +239,18 @@ def _requires(metadata: Path) -> list[str]:
     return requires
 
 
-@lru_cache(maxsize=4)
-def _pins(pyproject: Path, _mtime: int) -> tuple[str, ...]:
+@lru_cache(maxsize=8)
+def _pins(pyproject: Path, _mtime: int, extras: tuple[str, ...] = ()) -> tuple[str, ...]:
     from packaging.requirements import Requirement
 
     with open(pyproject, "rb") as f:
-        declared: list[str] = tomllib.load(f)["project"]["dependencies"]
+        project = tomllib.load(f)["project"]
+    declared: list[str] = list(project["dependencies"])
+    for group in extras:
+        optional = project.get("optional-dependencies", {})
+        if group not in optional:
+            raise LabError(f"pyproject.toml has no optional-dependencies group {group!r}")
+        declared.extend(optional[group])
     installed = _installed()
     pins: dict[str, str] = {}
     pending = [Requirement(line) for line in declared]
@@ -290,7 +312,7 @@ def inputs_hash(name: str, base_id: str, root: Path | None = None, parent_digest
     if image.wheels:
         h.update(f"python {sys.version_info.major}.{sys.version_info.minor}\n".encode())
         h.update(f"sources {source_digest(root)}\n".encode())
-        for pin in dependency_pins(root):
+        for pin in dependency_pins(root, image.extras):
             h.update(f"pin {pin}\n".encode())
     return h.hexdigest()
 
@@ -303,7 +325,7 @@ def snapshot_source(into: Path, root: Path | None = None) -> Path:
     """
     root = root or source_root()
     files = [*source_files(root), root / "README.md"]
-    for name in IMAGES:
+    for name in CATALOG:
         files.extend(context_files(name, root))
     for path in files:
         if path.is_file():
@@ -385,11 +407,12 @@ def image_for(role: str, client: docker.DockerClient | None = None) -> ImageStat
 
 
 def status(names: Sequence[str] | None = None, client: docker.DockerClient | None = None) -> list[ImageStatus]:
-    """Every catalog image (or those named) with its current tag, presence, size and creation time."""
+    """Every catalog image, runner included (or those named), with its current tag, presence, size and
+    creation time."""
     client = client or _shared_client()
     base = base_id(client)
     result = []
-    for name in (list(IMAGES) if names is None else [spec(n).name for n in names]):
+    for name in (list(CATALOG) if names is None else [spec(n).name for n in names]):
         tag = tag_for(name, inputs_hash(name, base))
         image = find_image(client, tag)
         repo = spec(name).repository
