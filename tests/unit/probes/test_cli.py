@@ -54,3 +54,12 @@ def test_parse_trace() -> None:
     body = "fl=1\nh=198.51.100.10\nip=100.64.0.1\ncolo=fra\nhttp=http/1.1\n"
     assert parse_trace(body)["colo"] == "fra"
     assert parse_trace("garbage") == {}
+
+
+def test_graph_from_last_says_the_probes_age_and_coverage() -> None:
+    from anycastlab.cli.graph import coverage_note
+
+    last = {"started": 1000.0, "clients": [{"name": "a", "pop": "fra"}, {"name": "b", "pop": None}]}
+    assert coverage_note(last, 3, 1042.0) == "the last probe, 42 s ago, 1 of 3 clients, the others uncoloured"
+    full = {"started": 1000.0, "clients": [{"name": "a", "pop": "fra"}]}
+    assert coverage_note(full, 1, 1000.0 + 600) == "the last probe, 10 min ago, 1 of 1 clients"
