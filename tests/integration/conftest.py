@@ -21,11 +21,12 @@ from anycastlab.runtime.ledger import Ledger
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Without root, skip the integration tests (tests/conftest.py marks every test here `integration`)."""
+    """Without root, skip the integration tests (tests/conftest.py marks every test here `integration`), but
+    not the `rootless` ones (servers on loopback)."""
     if os.geteuid() != 0:
         skip = pytest.mark.skip(reason="integration tests need root (namespaces, veths, FRR)")
         for item in items:
-            if item.get_closest_marker("integration"):
+            if item.get_closest_marker("integration") and not item.get_closest_marker("rootless"):
                 item.add_marker(skip)
 
 

@@ -25,8 +25,9 @@ from anycastlab.edge.runner import stop_process
 BIN = Path(sys.executable).parent / "anycastlab"
 HOST = "www.example.test"
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None or shutil.which("openssl") is None,
-                                reason="needs curl and openssl")
+pytestmark = [pytest.mark.rootless,  # loopback only: runs without root too (tests/integration/conftest.py)
+              pytest.mark.skipif(shutil.which("curl") is None or shutil.which("openssl") is None,
+                                 reason="needs curl and openssl")]
 
 
 def _start(argv: list[str], count: int, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], list[str]]:
