@@ -23,7 +23,7 @@ from anycastlab import interrupts
 from anycastlab.drills import Drill, DrillResult, load_drill, run_drill
 from anycastlab.drills.report import summary_line
 from anycastlab.drills.runner import RestoreFailed
-from anycastlab.drills.topology import drill_topology
+from anycastlab.drills.topology import drill_topology, runs_topology_of
 from anycastlab.lifecycle import Lab
 from anycastlab.runtime import state
 from anycastlab.runtime.backends import NAMES
@@ -58,13 +58,19 @@ class Target:
         return cls(running[0] if len(running) == 1 else None, False, prefix, runtime)
 
     def fits(self, drill: Drill) -> bool:
-        return self.name is not None and not drill.topology_overrides and (self.named or drill.topology == "default")
+        """The named lab always (unless the drill changes the topology); the only running lab only when it
+        runs the drill's topology, so a drill never attaches to a lab of another one."""
+        if self.name is None or drill.topology_overrides:
+            return False
+        return self.named or runs_topology_of(self.name, drill)
 
 
 @contextmanager
 def _lab_for(drill: Drill, target: Target, booted: dict[str, Lab]) -> Iterator[Lab]:
     """The target lab when it fits the drill, else one booted for its topology (kept for the next drills)."""
     if target.fits(drill):
+        if not target.named:
+            click.echo(f"running on lab {target.name} (it runs the drill's topology)", err=True)
         yield Lab.attach(target.name)
         return
     with drill_topology(drill, target.prefix) as (path, name):

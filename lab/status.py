@@ -45,7 +45,9 @@ def lab_status(lab: RunningLab) -> dict[str, Any]:
         pops = list(pool.map(pop, [p.name for p in plan.pops]))
         predictions = dict(pool.map(isp_prediction, [e.name for e in plan.eyeballs]))
     clients = [{"name": c.name, "isp": c.isp, "address": str(client_address(c)),
-                "predicted_pop": predictions.get(c.isp or "")} for c in plan.clients]
+                "predicted_pop": predictions.get(c.isp or ""),
+                "predicted_pops": (predictions.get(c.isp or "") or "").split(observe.TIE)
+                if predictions.get(c.isp or "") else []} for c in plan.clients]
     return {
         "lab": lab.name,
         "runtime": lab.runtime,

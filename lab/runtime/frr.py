@@ -51,6 +51,7 @@ class RouterDaemons:
         Everything belongs to FRR's user as the nodes know it (`owner`: uid, gid), since FRR drops root."""
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "frr.conf").write_text(self.config.unified)
+        (self.directory / "vtysh.conf").write_text(self.config.vtysh_conf)
         for daemon in self.config.daemons:
             self.conf(daemon).write_text(self.config.for_daemon(daemon))
         for path in [self.directory, *self.directory.iterdir()]:

@@ -20,8 +20,11 @@ class Vty:
     prefix: tuple[str, ...] = ()
 
 
-def vtysh_argv(vty: Vty, *commands: str) -> list[str]:
-    argv = [*vty.prefix, "vtysh", "--vty_socket", str(vty.directory)]
+def vtysh_argv(vty: Vty, *commands: str, own_history: bool = False) -> list[str]:
+    """vtysh on the router, its prompt the router's name (vtysh.conf in its directory). With `own_history`
+    (the lab's own calls) vtysh keeps its history in the router's directory, not the user's ~/.history_frr."""
+    history = ["env", f"VTYSH_HISTFILE={vty.directory / 'vtysh_history'}"] if own_history else []
+    argv = [*vty.prefix, *history, "vtysh", "--vty_socket", str(vty.directory), "--config_dir", str(vty.directory)]
     for command in commands:
         argv += ["-c", command]
     return argv
@@ -29,7 +32,8 @@ def vtysh_argv(vty: Vty, *commands: str) -> list[str]:
 
 def vtysh(vty: Vty, *commands: str, timeout: float = 10.0) -> str:
     try:
-        out = subprocess.run(vtysh_argv(vty, *commands), capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(vtysh_argv(vty, *commands, own_history=True), capture_output=True, text=True,
+                             timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"vtysh in {vty.directory} did not answer within {timeout:.0f} s") from exc
     if out.returncode != 0:
