@@ -81,9 +81,18 @@ clean: venv
 status: venv
 	$(VENV)/bin/anycastlab status
 
+# The workflows are checked offline: zizmor's online audits are off (--offline), and check-jsonschema uses
+# the GitHub-workflow schema bundled in the package. actionlint only where installed (its PyPI wrapper
+# downloads a binary from GitHub when installed, so it cannot be required).
+WORKFLOWS := $(wildcard .github/workflows/*.yml)
+
 lint: venv
 	$(VENV)/bin/ruff check lab cli tests bench
 	$(VENV)/bin/mypy -p anycastlab
+	$(VENV)/bin/zizmor --offline --no-progress -q .github/workflows
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	@if command -v actionlint >/dev/null 2>&1; then actionlint $(WORKFLOWS); \
+	else echo "actionlint: not installed, skipped"; fi
 
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)

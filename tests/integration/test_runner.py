@@ -1,7 +1,7 @@
 """The runner image (images/runner): the whole tool in one privileged container, the netns runtime inside it.
 
 A small lab boots inside the container, `docker exec ... anycastlab probe` sees all four methods agree, a
-drill (written here for the small topology) runs and writes its report through a bind mount; then
+drill (tests/drills/small-withdraw.yaml, for the small topology) writes its report through a bind mount; then
 `docker rm -f` of the container leaves the host nothing: no process in any of the container's network
 namespaces, no new interface in the root namespace. `docker stop` of a runner holding a lab exits within
 Docker's stop timeout, and the log says the lab was torn down.
@@ -37,21 +37,7 @@ TEST_LABEL = "anycastlab.test"
 STOP_TIMEOUT = 10  # Docker's default for `docker stop`
 READY_TIMEOUT = 150.0
 
-SMALL_DRILL = """\
-name: small-withdraw
-description: ams withdraws the anycast /32; ispa's clients move to ord, then come back on restore.
-topology: small
-steps:
-  - fail: {pop: ams, mode: withdraw}
-  - wait: {until: stable, steady: 1s, timeout: 15s}
-  - expect:
-      catchment: {ispa-c1: ord, ispa-c2: ord}
-  - restore: all
-  - wait: {until: baseline, steady: 1s, timeout: 15s}
-expect:
-  convergence_p95: 1s
-  max_http_errors: 0
-"""
+SMALL_DRILL = ROOT / "tests" / "drills" / "small-withdraw.yaml"  # the CI runner job runs it too
 
 
 @pytest.fixture(scope="session")
@@ -213,9 +199,7 @@ def remove_after(docker_client: Any) -> Iterator[list[Any]]:
 def test_small_lab_probe_and_drill_in_the_runner_then_rm_leaves_nothing(
         daemon: tuple[Any, str], runner_image: str, run_flags: list[str], tmp_path: Path,
         remove_after: list[Any]) -> None:
-    drills = tmp_path / "drills"
-    drills.mkdir()
-    (drills / "small-withdraw.yaml").write_text(SMALL_DRILL)
+    drills = SMALL_DRILL.parent
     out = tmp_path / "out"
     out.mkdir()
     links_before = root_links()
