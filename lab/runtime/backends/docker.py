@@ -27,7 +27,7 @@ from typing import Any
 from ...errors import LabError
 from ...model import Eyeball, ImageRole, Origin, Pop, Transit
 from ...plan import Node, Plan
-from .. import netns, procs
+from .. import netns, paths, procs
 from ..handles import NodeHandle
 from ..ledger import Ledger
 from .base import OnNode, Runtime
@@ -37,7 +37,7 @@ PYTHON = "/opt/anycastlab/bin/python"  # the venv images/pop and images/origin i
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"]  # FRR's privs_init wants all three
 REQUIRED_TOOLS = ["nsenter", "setpriv"]
-WORKERS = 4  # parallel container creations: more than the daemon's cores only queues inside dockerd
+WORKERS = 8  # parallel container creations: 35 took 5.3 s with 8, 6.8 s with 4 (2 cores, loaded)
 REMOVERS = 16  # parallel removals: mostly waiting on the kernel (SIGKILL, unmounts), little CPU
 IMAGE_ROLES: dict[str, ImageRole] = {"transit": "router", "eyeball": "router", "pop": "pop", "origin": "origin",
                                      "client": "client"}
@@ -127,7 +127,7 @@ class DockerRuntime(Runtime):
         name = container_name(self.lab, node.name)
         image = image_for(plan, node, self.settings.get("images", {}))
         if image is None:
-            raise LabError(f"no image for {node.name} in {self.directory}/runtime.json")
+            raise LabError(f"no image for {node.name} in {paths.runtime_file(self.directory)}")
         labels = {LABEL_LAB: self.lab, LABEL_NODE: node.name, LABEL_ROLE: node.role, LABEL_RUN: self.run_id}
         volumes = {str(self.directory): {"bind": str(self.directory), "mode": "rw"}}
         if node.is_router:
