@@ -29,3 +29,42 @@ def ca_dir(lab: str) -> Path:
 def pop_dir(lab: str, pop: str) -> Path:
     """A PoP's service state: proxy management socket, cache files, logs."""
     return lab_dir(lab) / "pops" / pop
+
+
+# -- the files of a run directory (`lab_dir(lab)`): every reader and writer names them through these --
+
+LEDGER_FILE = "ledger.jsonl"  # everything the lab created, for `down` and `clean` (runtime/ledger.py)
+EVENTS_FILE = "events.jsonl"  # the bring-up's progress, which `up` follows (runtime/events.py)
+STATE_FILE = "state.json"  # written once the lab is ready: supervisor pid, service pids (runtime/state.py)
+NODES_FILE = "nodes.json"  # the runtime's name and each node's handle (runtime/handles.py)
+RUNTIME_FILE = "runtime.json"  # what the runtime's `prepare` decided (runtime/backends/base.py)
+LINKS_FILE = "links.json"  # each link's shaping, as set (links/control.py)
+TOPOLOGY_FILE = "topology.yaml"  # the lab's copy of its topology file
+
+
+def ledger_file(directory: Path) -> Path:
+    return directory / LEDGER_FILE
+
+
+def events_file(directory: Path) -> Path:
+    return directory / EVENTS_FILE
+
+
+def state_file(directory: Path) -> Path:
+    return directory / STATE_FILE
+
+
+def nodes_file(directory: Path) -> Path:
+    return directory / NODES_FILE
+
+
+def runtime_file(directory: Path) -> Path:
+    return directory / RUNTIME_FILE
+
+
+def links_file(directory: Path) -> Path:
+    return directory / LINKS_FILE
+
+
+def topology_file(directory: Path) -> Path:
+    return directory / TOPOLOGY_FILE
