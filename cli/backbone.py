@@ -50,25 +50,36 @@ def show(as_json: bool, lab_name: str | None) -> None:
 
 @backbone.command()
 @click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @lab_option
 @reports_errors
-def smart(state: str, lab_name: str | None) -> None:
+def smart(state: str, as_json: bool, lab_name: str | None) -> None:
     """Smart routing: OSPF costs follow measured RTT (on) or OSPF's defaults, fewest hops (off)."""
     from anycastlab.backbone import control
     from anycastlab.runtime.state import attach
 
-    control.set_smart(attach(lab_name), state == "on")
+    lab = attach(lab_name)
+    control.set_smart(lab, state == "on")
+    if as_json:
+        emit_json({"lab": lab.name, "smart_routing": state == "on"})
+        return
     click.echo(f"smart routing {state}")
 
 
 @backbone.command()
 @click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @lab_option
 @reports_errors
-def tiered(state: str, lab_name: str | None) -> None:
+def tiered(state: str, as_json: bool, lab_name: str | None) -> None:
     """Tiered cache: lower-tier PoPs fetch misses from their upper tier (on) or from the origin (off)."""
     from anycastlab.backbone import tiered as tier
     from anycastlab.runtime.state import attach
 
-    for pop, url in tier.switch(attach(lab_name), state == "on").items():
+    lab = attach(lab_name)
+    origins = tier.switch(lab, state == "on")
+    if as_json:
+        emit_json({"lab": lab.name, "tiered_cache": state == "on", "origins": origins})
+        return
+    for pop, url in origins.items():
         click.echo(f"{pop}: misses go to {url}")

@@ -140,7 +140,8 @@ def origin_count(lab: Lab, path: str) -> int:
 
 
 def test_tiered_cache_lower_tier_misses_are_served_by_the_upper_tier(lab: Lab) -> None:
-    anycastlab(lab, "backbone", "tiered", "on")
+    switched = json.loads(anycastlab(lab, "backbone", "tiered", "on", "--json"))
+    assert switched["tiered_cache"] is True and switched["origins"], switched
     try:
         path = f"/cache/{uuid.uuid4().hex}"
         iad = str(lab.plan.nodes["iad"].loopback)
