@@ -13,14 +13,11 @@ from typing import Any
 
 from .runtime import paths, procs
 
-STATE_FILE = "state.json"
-TOPOLOGY_FILE = "topology.yaml"
-
 
 def _supervisor(directory: Path) -> tuple[int | None, bool]:
     """The supervisor's pid from the ledger, and whether that very process (pid and start time) lives."""
     try:
-        for line in (directory / "ledger.jsonl").read_text().splitlines():
+        for line in paths.ledger_file(directory).read_text().splitlines():
             entry = json.loads(line)
             if entry.get("kind") == "process" and entry.get("name") == "supervisor":
                 pid, start = int(entry["pid"]), entry.get("start")
@@ -31,7 +28,7 @@ def _supervisor(directory: Path) -> tuple[int | None, bool]:
     return None, False
 
 
-def _topology_name(directory: Path, file: str = TOPOLOGY_FILE) -> str | None:
+def _topology_name(directory: Path, file: str = paths.TOPOLOGY_FILE) -> str | None:
     """The top-level `name:` of a topology file, read without loading (or validating) the rest."""
     try:
         for line in (directory / file).read_text().splitlines():
@@ -45,14 +42,14 @@ def _topology_name(directory: Path, file: str = TOPOLOGY_FILE) -> str | None:
 def describe(directory: Path) -> dict[str, Any]:
     state: dict[str, Any] = {}
     try:
-        loaded = json.loads((directory / STATE_FILE).read_text())
+        loaded = json.loads(paths.state_file(directory).read_text())
         state = loaded if isinstance(loaded, dict) else {}
     except (OSError, ValueError):
         pass
     pid, alive = _supervisor(directory)
     status = ("ready" if alive else "crashed") if state else ("starting" if alive else "crashed")
     try:
-        since = (directory / STATE_FILE).stat().st_mtime if state else directory.stat().st_mtime
+        since = paths.state_file(directory).stat().st_mtime if state else directory.stat().st_mtime
     except OSError:
         since = None
     nodes = state.get("pids", {})

@@ -69,7 +69,7 @@ class Lab:
         settings = check_host(build_plan(topo), kind, listener)
         lab_name = name or topo.name
         directory = prepare_run_dir(lab_name, path, kind, settings)
-        ledger = Ledger(directory / "ledger.jsonl")
+        ledger = Ledger(paths.ledger_file(directory))
         log = open(directory / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
@@ -107,7 +107,7 @@ class Lab:
         settings = check_host(plan, kind, listener)
         lab_name = name or topo.name
         directory = prepare_run_dir(lab_name, path, kind, settings)
-        Ledger(directory / "ledger.jsonl").record("process", "supervisor", pid=os.getpid(),
+        Ledger(paths.ledger_file(directory)).record("process", "supervisor", pid=os.getpid(),
                                                   start=procs.start_time(os.getpid()))
         try:
             return run(lab_name, plan, directory, timeout, listener, kind)
@@ -176,14 +176,14 @@ def _follow(directory: Path, proc: subprocess.Popen[bytes], listener: Listener |
     offset = 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        events, offset = follow(directory / "events.jsonl", offset)
+        events, offset = follow(paths.events_file(directory), offset)
         for event in events:
             if listener is not None:
                 listener(event)
             if event.final:
                 return event
         if proc.poll() is not None:
-            events, offset = follow(directory / "events.jsonl", offset)
+            events, offset = follow(paths.events_file(directory), offset)
             for event in events:
                 if listener is not None:
                     listener(event)
@@ -207,7 +207,7 @@ def down(name: str | None = None, timeout: float = 30.0) -> float:
     directory = paths.lab_dir(lab_name)
     if not directory.exists():
         raise LabError(f"no lab named {lab_name!r} (running: {', '.join(state.running_labs()) or 'none'})")
-    sup = next((e for e in Ledger(directory / "ledger.jsonl").of_kind("process") if e.name == "supervisor"), None)
+    sup = next((e for e in Ledger(paths.ledger_file(directory)).of_kind("process") if e.name == "supervisor"), None)
     if sup is not None and procs.is_alive(sup.data["pid"], sup.data.get("start")):
         os.kill(sup.data["pid"], 15)
         procs.wait_for(lambda: not procs.is_alive(sup.data["pid"], sup.data.get("start")), timeout)

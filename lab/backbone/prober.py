@@ -38,7 +38,6 @@ from ..model import BACKBONE_POOL, load_topology
 from ..plan import Plan, build_plan
 from ..runtime import handles, nsenter, paths, procs
 from ..runtime.handles import NodeHandle
-from ..runtime.state import TOPOLOGY_FILE
 from ..runtime.vtysh import Vty, vtysh, vtysh_json
 from .costs import LinkEstimate
 
@@ -321,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="anycastlab backbone prober (started by the lab supervisor)")
     parser.add_argument("--lab", required=True)
     args = parser.parse_args(argv)
-    plan = build_plan(load_topology(paths.lab_dir(args.lab) / TOPOLOGY_FILE))
+    plan = build_plan(load_topology(paths.topology_file(paths.lab_dir(args.lab))))
     _, nodes = handles.load(paths.lab_dir(args.lab))  # every node's pid and vtysh, whatever the runtime
     prober = Prober(args.lab, plan, nodes)
 

@@ -128,7 +128,7 @@ def pop_processes(lab: RunningLab, pop: str) -> list[tuple[str, int]]:
         pid = frrctl.daemon_pid(lab, pop, daemon)
         if pid is not None:
             found[pid] = f"{pop}/{daemon}"
-    for entry in Ledger(lab.directory / "ledger.jsonl").of_kind("process"):
+    for entry in Ledger(paths.ledger_file(lab.directory)).of_kind("process"):
         if entry.name.startswith(f"{pop}/") and "pid" in entry.data and \
                 procs.is_alive(entry.data["pid"], entry.data.get("start")):
             found.setdefault(entry.data["pid"], entry.name)
@@ -154,14 +154,14 @@ def _restart_dns(lab: RunningLab, pop: str) -> None:
     argv = ["setsid", node.python, "-m", "anycastlab.services.pop_dns", "--pop", pop,
             "--listen", str(lab.plan.topology.anycast.ip)]
     proc = procs.spawn(argv, prefix=node.spawn, log=log / "dns.log", die_with_parent=False)
-    Ledger(lab.directory / "ledger.jsonl").record("process", f"{pop}/dns", pid=proc.pid,
-                                                  start=procs.start_time(proc.pid))
+    Ledger(paths.ledger_file(lab.directory)).record("process", f"{pop}/dns", pid=proc.pid,
+                                                    start=procs.start_time(proc.pid))
 
 
 def _restart_proxy(lab: RunningLab, pop: str) -> None:
     """Start the PoP's proxy again (unless it runs); the supervisor's health watch re-announces the PoP."""
     if not _running(lab, pop, "proxy"):
-        edge.restart_proxy(lab.plan, lab.name, pop, lab.handle(pop), lab.directory / "ledger.jsonl")
+        edge.restart_proxy(lab.plan, lab.name, pop, lab.handle(pop), paths.ledger_file(lab.directory))
     if not procs.wait_for(lambda: edge.proxy_healthy(lab.name, pop), PROXY_START_S, interval=0.1):
         raise LabError(f"{pop}'s restarted proxy is not healthy after {PROXY_START_S:.0f} s")
 

@@ -13,7 +13,7 @@ import time
 
 from ..errors import LabError
 from ..render.frr import render_router
-from ..runtime import procs
+from ..runtime import paths, procs
 from ..runtime.cleanup import pidfile_pid
 from ..runtime.frr import RouterDaemons
 from ..runtime.ledger import Ledger
@@ -40,7 +40,7 @@ def start(lab: RunningLab, router: str, daemons: list[str] | None = None) -> dic
     """
     rd = router_daemons(lab, router)
     wanted = [d for d in ORDER if d in rd.config.daemons and (daemons is None or d in daemons)]
-    ledger = Ledger(lab.directory / "ledger.jsonl")
+    ledger = Ledger(paths.ledger_file(lab.directory))
     started: dict[str, int] = {}
     for daemon in wanted:
         if daemon_pid(lab, router, daemon) is not None:

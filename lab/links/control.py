@@ -26,13 +26,12 @@ from typing import Any
 from .. import interrupts
 from ..errors import LabError, UnknownNodeError
 from ..plan import Link, Plan
-from ..runtime import procs
+from ..runtime import paths, procs
 from ..runtime.handles import NodeHandle
 from . import kernel, units
 from .kernel import Mechanism
 from .shaping import Shaping
 
-STATE_FILE = "links.json"
 REPORT_FILE = "releaser.json"
 RELEASER_LOG = "links-releaser.log"
 LOCK_FILE = "links.lock"
@@ -60,17 +59,18 @@ def _link_entry(plan: Plan, link: Link, shaping: Shaping) -> dict[str, Any]:
 
 def read_state(directory: Path) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = json.loads((directory / STATE_FILE).read_text())
+        data: dict[str, Any] = json.loads(paths.links_file(directory).read_text())
     except FileNotFoundError:
-        raise LabError(f"this lab has no link state ({directory / STATE_FILE}); was it started before "
+        raise LabError(f"this lab has no link state ({paths.links_file(directory)}); was it started before "
                        "link shaping existed?") from None
     return data
 
 
 def _write_state(directory: Path, state: dict[str, Any]) -> None:
-    tmp = directory / (STATE_FILE + ".tmp")
+    target = paths.links_file(directory)
+    tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, directory / STATE_FILE)
+    os.replace(tmp, target)
 
 
 @contextmanager
@@ -130,7 +130,7 @@ def _spawn_releaser(directory: Path, state: dict[str, Any], child: Callable[[str
     """Start the releaser in the first node's namespace (never the host's); returns its state entry.
 
     It dies with the calling process (the supervisor), so call this only from the supervisor's main thread."""
-    argv = [sys.executable, "-m", "anycastlab.links.releaser", "--state", str(directory / STATE_FILE),
+    argv = [sys.executable, "-m", "anycastlab.links.releaser", "--state", str(paths.links_file(directory)),
             "--report", str(directory / REPORT_FILE)]
     proc = procs.spawn(argv, prefix=state["netns"], log=directory / RELEASER_LOG)
     child("links/releaser", proc.pid)

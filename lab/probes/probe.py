@@ -21,6 +21,7 @@ from typing import Any
 from .. import observe
 from ..errors import LabError, UnknownNodeError
 from ..plan import Node, client_address
+from ..runtime import paths
 from ..runtime.ledger import Ledger
 from ..runtime.state import RunningLab
 from . import census, dns, http, traceroute
@@ -207,7 +208,7 @@ def save_last(lab: RunningLab, data: dict[str, Any]) -> Path:
     """Keep a run's JSON in the lab's run directory (recorded in the ledger before it is created)."""
     path = lab.directory / LAST_RESULT
     if not path.parent.exists():
-        Ledger(lab.directory / "ledger.jsonl").record("dir", "probes", path=str(path.parent))
+        Ledger(paths.ledger_file(lab.directory)).record("dir", "probes", path=str(path.parent))
         path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1))

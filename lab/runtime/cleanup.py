@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import netns, procs
+from . import netns, paths, procs
 from .backends import DEFAULT, runtime_class
 from .ledger import Ledger
 
@@ -99,7 +99,7 @@ def live_namespaces(ledger: Ledger) -> list[str]:
 
 def remove(lab_dir: Path) -> list[str]:
     """Kill what the ledger names, then delete the run directory. Returns what was killed."""
-    ledger = Ledger(lab_dir / "ledger.jsonl")
+    ledger = Ledger(paths.ledger_file(lab_dir))
     found = [p for p in recorded_processes(ledger) if p[1] != os.getpid()]  # a foreground lab's own process
     supervisor = [(pid, start) for what, pid, start in found if what == "supervisor"]
     procs.terminate(supervisor, grace=0.0)  # first, so it cannot start anything more
@@ -123,4 +123,4 @@ def left_by(ledger: Ledger, lab_dir: Path | None = None) -> Leftovers:
 
 
 def leftovers(lab_dir: Path) -> Leftovers:
-    return left_by(Ledger(lab_dir / "ledger.jsonl"), lab_dir)
+    return left_by(Ledger(paths.ledger_file(lab_dir)), lab_dir)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-HANDLES_FILE = "nodes.json"
+from .paths import nodes_file
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,13 @@ class NodeHandle:
 
 def save(directory: Path, runtime: str, handles: dict[str, NodeHandle]) -> None:
     data = {"runtime": runtime, "nodes": {name: h.to_json() for name, h in handles.items()}}
-    tmp = directory / (HANDLES_FILE + ".tmp")
+    target = nodes_file(directory)
+    tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, directory / HANDLES_FILE)
+    os.replace(tmp, target)
 
 
 def load(directory: Path) -> tuple[str, dict[str, NodeHandle]]:
     """The runtime's name and every node's handle; FileNotFoundError before the nodes exist."""
-    data = json.loads((directory / HANDLES_FILE).read_text())
+    data = json.loads(nodes_file(directory).read_text())
     return str(data["runtime"]), {name: NodeHandle.from_json(h) for name, h in data["nodes"].items()}

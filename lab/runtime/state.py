@@ -19,9 +19,6 @@ from . import handles, paths
 from .handles import NodeHandle
 from .vtysh import Vty
 
-STATE_FILE = "state.json"
-TOPOLOGY_FILE = "topology.yaml"
-
 
 @dataclass
 class RunningLab:
@@ -62,16 +59,17 @@ class RunningLab:
     def save(self) -> None:
         data = {"lab": self.name, "runtime": self.runtime, "supervisor_pid": self.supervisor_pid,
                 "pids": self.pids}
-        tmp = self.directory / (STATE_FILE + ".tmp")
+        target = paths.state_file(self.directory)
+        tmp = target.with_name(target.name + ".tmp")
         tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, self.directory / STATE_FILE)
+        os.replace(tmp, target)
 
 
 def running_labs() -> list[str]:
     root = paths.run_root()
     if not root.is_dir():
         return []
-    return sorted(d.name for d in root.iterdir() if (d / STATE_FILE).exists())
+    return sorted(d.name for d in root.iterdir() if paths.state_file(d).exists())
 
 
 def known_labs() -> list[str]:
@@ -96,9 +94,9 @@ def attach(name: str | None = None) -> RunningLab:
     lab = resolve_name(name)
     directory = paths.lab_dir(lab)
     try:
-        data = json.loads((directory / STATE_FILE).read_text())
+        data = json.loads(paths.state_file(directory).read_text())
     except FileNotFoundError:
-        raise NoLabError(f"lab {lab!r} is not running (no {directory / STATE_FILE})") from None
-    plan = build_plan(load_topology(directory / TOPOLOGY_FILE))
+        raise NoLabError(f"lab {lab!r} is not running (no {paths.state_file(directory)})") from None
+    plan = build_plan(load_topology(paths.topology_file(directory)))
     runtime, nodes = handles.load(directory)
     return RunningLab(lab, plan, directory, runtime, nodes, data.get("supervisor_pid"))

@@ -33,12 +33,12 @@ from ..render.frr import render_all
 from ..services import edge
 from . import handles, paths, procs, zygote
 from .backends import DEFAULT, NAMES, runtime_class
-from .backends.base import SETTINGS_FILE, Runtime
+from .backends.base import Runtime
 from .events import FAILED, READY, Event, EventLog
 from .frr import DryRun, RouterDaemons
 from .ledger import Ledger
 from .network import configure
-from .state import TOPOLOGY_FILE, RunningLab
+from .state import RunningLab
 
 DEFAULT_TIMEOUT = 60.0
 DAEMON_START_TIMEOUT = 15.0
@@ -56,8 +56,8 @@ class Supervisor:
         self.name = name
         self.plan = plan
         self.directory = directory
-        self.ledger = Ledger(directory / "ledger.jsonl")
-        self.events = EventLog(directory / "events.jsonl", listener)
+        self.ledger = Ledger(paths.ledger_file(directory))
+        self.events = EventLog(paths.events_file(directory), listener)
         self.runtime_name = runtime
         self.runtime: Runtime | None = None
         self.lab: RunningLab | None = None
@@ -235,9 +235,9 @@ def prepare_run_dir(name: str, topology_file: Path, runtime: str = DEFAULT,
                        f"(or `anycastlab clean --lab {name}` after a crash) first")
     directory.mkdir(parents=True, mode=0o755)
     directory.parent.chmod(0o755)
-    shutil.copyfile(topology_file, directory / TOPOLOGY_FILE)
-    (directory / SETTINGS_FILE).write_text(json.dumps(settings or {}, indent=1))
-    Ledger(directory / "ledger.jsonl").record("lab", name, path=str(directory), runtime=runtime)
+    shutil.copyfile(topology_file, paths.topology_file(directory))
+    paths.runtime_file(directory).write_text(json.dumps(settings or {}, indent=1))
+    Ledger(paths.ledger_file(directory)).record("lab", name, path=str(directory), runtime=runtime)
     return directory
 
 
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runtime", choices=NAMES, default=DEFAULT)
     args = parser.parse_args(argv)
     directory = paths.lab_dir(args.lab)
-    plan = build_plan(load_topology(directory / TOPOLOGY_FILE))
+    plan = build_plan(load_topology(paths.topology_file(directory)))
     sys.exit(run(args.lab, plan, directory, args.timeout, runtime=args.runtime))
 
 

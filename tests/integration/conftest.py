@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def snapshot_ledger(lab_name: str, into: Path) -> Ledger:
     """A copy of the lab's ledger, so leftovers can be checked after `down` removed the run directory."""
     target = into / f"{lab_name}.ledger.jsonl"
-    shutil.copyfile(paths.lab_dir(lab_name) / "ledger.jsonl", target)
+    shutil.copyfile(paths.ledger_file(paths.lab_dir(lab_name)), target)
     return Ledger(target)
 
 
@@ -47,7 +47,7 @@ def assert_nothing_left(ledger: Ledger, lab_name: str) -> None:
 
 def ledger_while_running(lab_name: str, proc: subprocess.Popen[str], into: Path) -> Ledger:
     """Keep copying a lab's ledger until `proc` ends: the last copy names all the lab ever created."""
-    source = paths.lab_dir(lab_name) / "ledger.jsonl"
+    source = paths.ledger_file(paths.lab_dir(lab_name))
     target = into / f"{lab_name}.ledger.jsonl"
     while proc.poll() is None:
         with contextlib.suppress(OSError):

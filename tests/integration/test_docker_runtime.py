@@ -53,7 +53,7 @@ def dlab(images: None, tmp_path_factory: pytest.TempPathFactory, leftovers: Any)
     try:
         yield lab
     finally:
-        ledger.path.write_bytes((paths.lab_dir(name) / "ledger.jsonl").read_bytes())  # the drills' restarts too
+        ledger.path.write_bytes(paths.ledger_file(paths.lab_dir(name)).read_bytes())  # the drills' restarts too
         lab.down()
         leftovers.assert_none(ledger, name)
         assert root_namespace() == before, "the docker lab changed the host's root namespace"
@@ -136,7 +136,7 @@ def test_sigkill_then_clean_removes_only_the_labs_containers(images: None, clien
     try:
         up = subprocess.Popen([CLI, "up", "small", "--name", name, "--runtime", "docker"], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        ledger_path = paths.lab_dir(name) / "ledger.jsonl"
+        ledger_path = paths.ledger_file(paths.lab_dir(name))
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if ledger_path.exists() and any(e.kind == "pidfile" for e in Ledger(ledger_path).entries()):

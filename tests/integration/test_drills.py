@@ -39,8 +39,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
     finally:
         # The drills restarted daemons and services: the ledger names them, and `down` must remove them too.
-        ledger = Ledger(tmp_path_factory.mktemp("drill-ledger") / "ledger.jsonl")
-        ledger.path.write_bytes((lab.running.directory / "ledger.jsonl").read_bytes())
+        ledger = Ledger(paths.ledger_file(tmp_path_factory.mktemp("drill-ledger")))
+        ledger.path.write_bytes(paths.ledger_file(lab.running.directory).read_bytes())
         lab.down()
         assert not cleanup.recorded_processes(ledger), "processes left behind"
         left = cleanup.live_namespaces(ledger)

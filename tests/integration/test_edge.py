@@ -103,7 +103,7 @@ def test_origin_down_serves_stale(default_lab: Lab) -> None:
 
 def test_killing_a_proxy_withdraws_its_pop_and_clients_move(default_lab: Lab) -> None:
     lab = default_lab.running
-    ledger = Ledger(lab.directory / "ledger.jsonl")
+    ledger = Ledger(paths.ledger_file(lab.directory))
     before = {c["name"]: c["predicted_pop"] for c in default_lab.status()["clients"]}
     entry = [e for e in ledger.of_kind("process") if e.name == "syd/proxy"][-1]
     os.kill(entry.data["pid"], signal.SIGKILL)
@@ -121,13 +121,13 @@ def test_killing_a_proxy_withdraws_its_pop_and_clients_move(default_lab: Lab) ->
         assert after["optus-c1"] not in ("syd", None) and after["dtag-c1"] == before["dtag-c1"]
         print(f"optus-c1 left syd {moved_after:.2f} s after its proxy was killed")
     finally:
-        edge.restart_proxy(lab.plan, lab.name, "syd", lab.handle("syd"), lab.directory / "ledger.jsonl")
+        edge.restart_proxy(lab.plan, lab.name, "syd", lab.handle("syd"), paths.ledger_file(lab.directory))
 
     def syd_back() -> bool:
         return next(c for c in default_lab.status()["clients"] if c["name"] == "optus-c1")["predicted_pop"] == "syd"
 
     assert procs.wait_for(syd_back, 20, interval=0.2), "syd was not re-announced once its proxy was healthy"
-    events = (lab.directory / "events.jsonl").read_text().splitlines()
+    events = paths.events_file(lab.directory).read_text().splitlines()
     health = [json.loads(e)["message"] for e in events if json.loads(e)["stage"] == "health"]
     assert "syd: proxy unhealthy, withdrawn" in health and "syd: proxy healthy, announcing" in health
 

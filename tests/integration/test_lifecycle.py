@@ -36,7 +36,7 @@ def test_up_down_leaves_nothing_and_root_namespace_unchanged(tmp_path: Path, lef
 def test_sigkill_during_up_then_clean_leaves_nothing(tmp_path: Path, leftovers: Any) -> None:
     up = subprocess.Popen([CLI, "up", "small", "--name", f"it-kill-{RUN}"], stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    ledger_path = paths.lab_dir(f"it-kill-{RUN}") / "ledger.jsonl"
+    ledger_path = paths.ledger_file(paths.lab_dir(f"it-kill-{RUN}"))
     deadline = time.monotonic() + 30
     # wait until FRR is starting, so there is plenty to leave behind
     while time.monotonic() < deadline:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from anycastlab.lifecycle import Lab
 from anycastlab.links import control
-from anycastlab.runtime import procs
+from anycastlab.runtime import paths, procs
 from measure import assert_rtt, peer_address, ping_rtts
 
 CLI = str(Path(sys.executable).parent / "anycastlab")
@@ -131,12 +131,12 @@ def kernel_state(lab: Lab) -> list[str]:
     (["ams", "ta"], "nothing to change"),
 ])
 def test_bad_link_set_changes_nothing(lab: Lab, args: list[str], message: str) -> None:
-    state_before = (lab.running.directory / control.STATE_FILE).read_text()
+    state_before = paths.links_file(lab.running.directory).read_text()
     kernel_before = kernel_state(lab)
     out = cli("link", "set", *args)
     assert out.returncode == 1
     assert out.stderr.startswith("error: ") and message in out.stderr and len(out.stderr.splitlines()) == 1
-    assert (lab.running.directory / control.STATE_FILE).read_text() == state_before
+    assert paths.links_file(lab.running.directory).read_text() == state_before
     assert kernel_state(lab) == kernel_before
 
 

@@ -31,8 +31,8 @@ ANYCAST = "198.51.100.10/32"
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = Lab.up("default", name=NAME, timeout=90)
-    saved = tmp_path_factory.mktemp("probes-ledger") / "ledger.jsonl"
-    saved.write_bytes((paths.lab_dir(NAME) / "ledger.jsonl").read_bytes())
+    saved = paths.ledger_file(tmp_path_factory.mktemp("probes-ledger"))
+    saved.write_bytes(paths.ledger_file(paths.lab_dir(NAME)).read_bytes())
     try:
         yield lab
     finally:
@@ -45,7 +45,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 def proxies_running(lab: Lab) -> bool:
     """Whether this lab starts edge proxies (the ledger names one process per PoP proxy)."""
-    names = {e.name for e in Ledger(lab.running.directory / "ledger.jsonl").of_kind("process")}
+    names = {e.name for e in Ledger(paths.ledger_file(lab.running.directory)).of_kind("process")}
     return all(f"{p.name}/proxy" in names for p in lab.running.plan.pops)
 
 

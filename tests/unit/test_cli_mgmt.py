@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from anycastlab.cli.main import cli
+from anycastlab.runtime import paths
 from click.testing import CliRunner
 
 
@@ -47,7 +48,7 @@ def _lab(root: Path, name: str, pops: list[str]) -> Path:
     directory = root / name
     (directory / "ca").mkdir(parents=True)
     (directory / "ca" / "ca.pem").write_text("fake")
-    (directory / "state.json").write_text(json.dumps({"lab": name, "pids": {}}))
+    paths.state_file(directory).write_text(json.dumps({"lab": name, "pids": {}}))
     for pop in pops:
         (directory / "pops" / pop).mkdir(parents=True)
     return directory

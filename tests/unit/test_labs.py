@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 from anycastlab.cli.main import cli
-from anycastlab.runtime import procs
+from anycastlab.runtime import paths, procs
 from click.testing import CliRunner
 
 
 def make(root: Path, name: str, *, ready: bool, pid: int, start: int | None) -> None:
     d = root / name
     d.mkdir(parents=True)
-    (d / "ledger.jsonl").write_text(json.dumps({"kind": "process", "name": "supervisor", "pid": pid,
+    paths.ledger_file(d).write_text(json.dumps({"kind": "process", "name": "supervisor", "pid": pid,
                                                 "start": start}) + "\n")
-    (d / "topology.yaml").write_text(f"# copied\nname: {name}-topo  # the lab's topology\ntransits: []\n")
+    paths.topology_file(d).write_text(f"# copied\nname: {name}-topo  # the lab's topology\ntransits: []\n")
     if ready:
-        (d / "state.json").write_text(json.dumps({"lab": name, "runtime": "netns", "supervisor_pid": pid,
+        paths.state_file(d).write_text(json.dumps({"lab": name, "runtime": "netns", "supervisor_pid": pid,
                                                   "pids": {"a": 1, "b": 2, "c": 3}}))
 
 

@@ -22,9 +22,9 @@ from typing import Any
 from ...plan import Plan
 from ..handles import NodeHandle
 from ..ledger import Ledger
+from ..paths import runtime_file
 
 OnNode = Callable[[str], None]
-SETTINGS_FILE = "runtime.json"  # what `prepare` decided, for the supervisor and every later verb
 
 
 class Runtime(ABC):
@@ -38,7 +38,7 @@ class Runtime(ABC):
         self.directory = directory
         self.ledger = ledger
         self.handles: dict[str, NodeHandle] = {}
-        path = directory / SETTINGS_FILE
+        path = runtime_file(directory)  # what `prepare` decided, for the supervisor and every later verb
         self.settings: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
 
     @classmethod

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from anycastlab.drills.model import DrillFileError, load_drill, parse_duration
 from anycastlab.drills.topology import drill_topology
+from anycastlab.runtime import paths
 
 DRILLS = Path(__file__).resolve().parents[3] / "topologies" / "drills"
 
@@ -89,7 +90,7 @@ def test_a_drill_fits_only_a_running_lab_of_its_topology(tmp_path: Path, monkeyp
     monkeypatch.setenv("ANYCASTLAB_RUN_ROOT", str(tmp_path))
     for lab, topo in (("mine", "small"), ("other", "default")):
         (tmp_path / lab).mkdir()
-        (tmp_path / lab / "topology.yaml").write_text(f"# a lab's copy\nname: {topo}\n")
+        paths.topology_file(tmp_path / lab).write_text(f"# a lab's copy\nname: {topo}\n")
     steps = [{"fail": {"pop": "ams", "mode": "crash"}}]
     drill = Drill.model_validate({"name": "d", "topology": "small", "steps": steps})
     assert topology_name(drill) == "small"
