@@ -155,8 +155,8 @@ def fib_pops(plan: Plan, start: str, vty_of: Callable[[str], Vty]) -> list[str]:
     return walk_fib(plan, start, hops)
 
 
-def announcing(plan: Plan, pop: str, vty: Vty) -> bool:
-    """Whether the PoP originates the anycast /32 and advertises it to at least one neighbour."""
+def announcing(plan: Plan, vty: Vty) -> bool:
+    """Whether the PoP behind `vty` originates the anycast /32 and advertises it to at least one neighbour."""
     path = best_path(vty, plan.topology.anycast.network)
     if path is None:
         return False

@@ -29,7 +29,7 @@ def lab_status(lab: RunningLab) -> dict[str, Any]:
 
     def pop(name: str) -> dict[str, Any]:
         try:
-            on = observe.announcing(plan, name, lab.vty(name))
+            on = observe.announcing(plan, lab.vty(name))
         except LabError:
             on = False
         return {"name": name, "announcing": on, "community": plan.pop_community(name)}

@@ -79,7 +79,7 @@ def test_sigterm_during_a_drill_with_two_faults_restores_both_and_exits_143(lab:
     data = json.loads((report / "report.json").read_text())
     assert data["complete"] is False and data["error"] == "interrupted by SIGTERM"
     assert [f["mode"] for f in data["faults"]] == ["withdraw", "session-down"]
-    assert observe.announcing(running.plan, "ams", running.vty("ams"))  # the withdrawal is undone
+    assert observe.announcing(running.plan, running.vty("ams"))  # the withdrawal is undone
     sessions = {s.peer: s.state for s in observe.sessions(running.plan, "ord", running.vty("ord"))}
     assert sessions["ispb"] == "Established", sessions
     after = {c.name: c.pop for c in run_probe(running, ["dns"], save=False).clients}
