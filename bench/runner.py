@@ -40,7 +40,15 @@ def docker(url: str, *args: str, timeout: float = 60) -> subprocess.CompletedPro
 
 def privileged_flags(url: str, image: str) -> list[str]:
     """`--privileged`, or where the host's capability bounding set makes Docker refuse it, the same spelled out."""
-    if docker(url, "run", "--rm", "--privileged", "--network", "none", image, "--version").returncode == 0:
+    created = docker(url, "create", "--privileged", "--network", "none", image, "--version")
+    if created.returncode != 0:
+        raise SystemExit(f"docker create failed: {created.stderr.strip()}")
+    cid = created.stdout.strip()
+    try:  # `run --rm` can leave a container that failed to start behind: remove it by its id
+        started = docker(url, "start", "-a", cid).returncode == 0
+    finally:
+        docker(url, "rm", "-f", cid)
+    if started:
         return ["--privileged"]
     bounding = int(next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
                         if line.startswith("CapBnd:")), 16)

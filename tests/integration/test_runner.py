@@ -99,8 +99,14 @@ CAPABILITIES = (
 
 def privileged_flags(url: str, image: str) -> list[str]:
     """`--privileged`, or where this host's bounding set makes Docker refuse it, the same spelled out."""
-    done = docker(url, "run", "--rm", "--privileged", "--network", "none", "--label", f"{TEST_LABEL}=runner",
-                  image, "--version")
+    created = docker(url, "create", "--privileged", "--network", "none", "--label", f"{TEST_LABEL}=runner",
+                     image, "--version")
+    assert created.returncode == 0, created.stderr
+    cid = created.stdout.strip()
+    try:  # `run --rm` can leave a container that failed to start behind: remove it by its id
+        done = docker(url, "start", "-a", cid)
+    finally:
+        docker(url, "rm", "-f", cid)
     if done.returncode == 0:
         return ["--privileged"]
     assert "caps" in done.stderr, done.stderr  # "unable to apply caps: operation not permitted"
