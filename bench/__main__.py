@@ -6,7 +6,7 @@ import importlib
 import importlib.util
 import sys
 
-BENCHMARKS = ["lab_bringup", "runtimes", "runner", "proxy_vs_nginx", "probes", "link_delay"]
+BENCHMARKS = ["lab_bringup", "runtimes", "cli_startup", "runner", "proxy_vs_nginx", "probes", "link_delay"]
 
 
 def main() -> None:

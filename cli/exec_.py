@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import click
-from anycastlab.lifecycle import Lab
+from anycastlab.runtime.state import node_handle
 
 from .output import lab_option, reports_errors
 
@@ -18,5 +18,5 @@ from .output import lab_option, reports_errors
 def exec_(lab_name: str | None, node: str, command: tuple[str, ...]) -> None:
     """Run COMMAND inside NODE, with the node's own tools (the image's, on docker); interactive commands
     work, since it replaces this process. It exits with the command's status (127: not found)."""
-    argv = Lab.attach(lab_name).running.exec_argv(node, list(command))
+    argv = [*node_handle(lab_name, node).exec, *command]
     os.execvp(argv[0], argv)

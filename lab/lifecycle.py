@@ -20,10 +20,9 @@ from .errors import LabError
 from .model import Topology, load_topology
 from .plan import Plan, build_plan
 from .runtime import backends, cleanup, paths, procs, state
-from .runtime.events import READY, Event, follow
+from .runtime.events import DEFAULT_TIMEOUT, READY, Event, follow
 from .runtime.ledger import Ledger
 from .runtime.state import RunningLab
-from .runtime.supervisor import DEFAULT_TIMEOUT, prepare_run_dir, run
 from .runtime.vtysh import vtysh, vtysh_argv
 
 Listener = Callable[[Event], None]
@@ -64,6 +63,8 @@ class Lab:
     def up(cls, topology: str | Path | None = None, name: str | None = None,
            timeout: float = DEFAULT_TIMEOUT, listener: Listener | None = None, runtime: str | None = None) -> Lab:
         """Start a lab in the background and return once it is ready (or raise, leaving nothing behind)."""
+        from .runtime.supervisor import prepare_run_dir  # the verbs that only read a lab need none of it
+
         path, topo = load(topology)
         kind = runtime_of(topo, runtime)
         settings = check_host(build_plan(topo), kind, listener)
@@ -101,6 +102,8 @@ class Lab:
                        timeout: float = DEFAULT_TIMEOUT, listener: Listener | None = None,
                        runtime: str | None = None) -> int:
         """Run a lab in this process until SIGINT/SIGTERM, then tear it down. Returns an exit status."""
+        from .runtime.supervisor import prepare_run_dir, run
+
         path, topo = load(topology)
         kind = runtime_of(topo, runtime)
         plan = build_plan(topo)

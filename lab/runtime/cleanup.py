@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import netns, paths, procs
+from . import paths, procs
 from .backends import DEFAULT, runtime_class
 from .ledger import Ledger
 
@@ -93,6 +93,8 @@ def live_namespaces(ledger: Ledger) -> list[str]:
         if inode not in nodes or ours.get(inode):
             continue
         tag = nodes[inode].data.get("tag")
+        from . import netns  # pyroute2: only when a namespace must be confirmed
+
         ours[inode] = tag is None or netns.loopback_alias(int(entry.name)) in (tag, None)
     return sorted(nodes[inode].name for inode, held in ours.items() if held)
 

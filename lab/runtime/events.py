@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 READY, FAILED = "ready", "failed"
+DEFAULT_TIMEOUT = 60.0  # seconds `up` waits for the readiness gate
 
 
 @dataclass(frozen=True)

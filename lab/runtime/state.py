@@ -11,13 +11,15 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import NoLabError, UnknownNodeError
-from ..model import load_topology
-from ..plan import Plan, build_plan
 from . import handles, paths
 from .handles import NodeHandle
 from .vtysh import Vty
+
+if TYPE_CHECKING:
+    from ..plan import Plan
 
 
 @dataclass
@@ -90,13 +92,31 @@ def resolve_name(name: str | None) -> str:
     return labs[0]
 
 
-def attach(name: str | None = None) -> RunningLab:
+def _running_dir(name: str | None) -> tuple[str, Path, dict[str, object]]:
     lab = resolve_name(name)
     directory = paths.lab_dir(lab)
     try:
         data = json.loads(paths.state_file(directory).read_text())
     except FileNotFoundError:
         raise NoLabError(f"lab {lab!r} is not running (no {paths.state_file(directory)})") from None
+    return lab, directory, data
+
+
+def attach(name: str | None = None) -> RunningLab:
+    from ..model import load_topology  # pydantic: a quarter of a second, paid only by verbs that need the plan
+    from ..plan import build_plan
+
+    lab, directory, data = _running_dir(name)
     plan = build_plan(load_topology(paths.topology_file(directory)))
     runtime, nodes = handles.load(directory)
-    return RunningLab(lab, plan, directory, runtime, nodes, data.get("supervisor_pid"))
+    supervisor = data.get("supervisor_pid")
+    return RunningLab(lab, plan, directory, runtime, nodes, supervisor if isinstance(supervisor, int) else None)
+
+
+def node_handle(name: str | None, node: str) -> NodeHandle:
+    """One node's handle of a running lab, without building its plan (what `exec` needs, fast)."""
+    _, directory, _ = _running_dir(name)
+    _, nodes = handles.load(directory)
+    if node not in nodes:
+        raise UnknownNodeError(node, list(nodes))
+    return nodes[node]

@@ -34,13 +34,12 @@ from ..services import edge
 from . import handles, paths, procs, zygote
 from .backends import DEFAULT, NAMES, runtime_class
 from .backends.base import Runtime
-from .events import FAILED, READY, Event, EventLog
+from .events import DEFAULT_TIMEOUT, FAILED, READY, Event, EventLog
 from .frr import DryRun, RouterDaemons
 from .ledger import Ledger
 from .network import configure
 from .state import RunningLab
 
-DEFAULT_TIMEOUT = 60.0
 DAEMON_START_TIMEOUT = 15.0
 PROXY_START_TIMEOUT = 30.0
 HEALTH_INTERVAL = 0.1  # with BGP's own propagation, a dead proxy is withdrawn well within 1 s
