@@ -84,3 +84,18 @@ def test_an_isp_with_many_clients_is_drawn_as_one_node_per_pop(topologies_dir: P
     assert f'label="{isp}: 9 clients\\nnot probed"' in source
     assert f'{isp}: 1 client\\nno answer' in source
     assert not any(f'"{c}"' in source for c in clients), "grouped clients are not drawn one by one"
+
+
+def test_graph_draws_a_topology_file_before_up(tmp_path: Path) -> None:
+    from anycastlab.cli.main import cli
+    from click.testing import CliRunner
+
+    out = tmp_path / "small.svg"
+    result = CliRunner().invoke(cli, ["graph", "small", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    svg = out.read_text()
+    assert "<svg" in svg and "ams" in svg and "ispa" in svg and "not booted" in result.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: b\ntransits: []\n")
+    result = CliRunner().invoke(cli, ["graph", str(broken), "--out", str(tmp_path / "b.svg")])
+    assert result.exit_code == 1 and "broken.yaml" in result.output and not (tmp_path / "b.svg").exists()
