@@ -240,16 +240,50 @@ def parse_changes(delay: str | None, jitter: str | None, loss: str | None,
     return changes
 
 
-def set_link(plan: Plan, directory: Path, a: str, b: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """Change one link (both directions). Everything is checked before anything is touched."""
+def _the_link(plan: Plan, a: str, b: str) -> Link:
     for end in (a, b):
         if end not in plan.nodes:
             raise UnknownNodeError(end, list(plan.nodes))
-    if plan.link(a, b) is None:
+    link = plan.link(a, b)
+    if link is None:
         near = sorted({x.b if x.a == a else x.a for x in plan.links if a in (x.a, x.b)})
         raise LabError(f"there is no link between {a} and {b} ({a} has links to: {', '.join(near) or 'none'})")
+    return link
+
+
+def set_carrier(plan: Plan, directory: Path, a: str, b: str, up: bool) -> dict[str, Any]:
+    """Take the link between A and B down (both ends' interfaces, as a cut fibre) or up again; the links
+    state remembers it for `link show`."""
+    from ..runtime import netns
+
+    _the_link(plan, a, b)
+    with _locked(directory):
+        state = read_state(directory)
+        index = next(i for i, e in enumerate(state["links"]) if {e["a"], e["b"]} == {a, b})
+        entry = state["links"][index]
+        for end in ("a", "b"):
+            with netns.iproute(state["pids"][entry[end]]) as ipr:
+                found = ipr.link_lookup(ifname=entry[f"{end}_interface"])
+                if not found:
+                    raise LabError(f"{entry[end]} has no interface {entry[f'{end}_interface']}")
+                ipr.link("set", index=found[0], state="up" if up else "down")
+        entry = {**entry, "up": up}
+        state["links"][index] = entry
+        _write_state(directory, state)
+    return entry
+
+
+def set_link(plan: Plan, directory: Path, a: str, b: str, changes: dict[str, Any],
+             reset: bool = False) -> dict[str, Any]:
+    """Change one link (both directions); with `reset`, back to what the topology derives. Everything is
+    checked before anything is touched."""
+    link = _the_link(plan, a, b)
+    if reset:
+        changes = {k: v for k, v in link.shaping.to_json().items() if k in ("delay_ms", "jitter_ms", "loss_pct",
+                                                                            "rate_bps")}
+        changes["rate_bps"] = changes.get("rate_bps") or 0
     if not any(v is not None for v in changes.values()):
-        raise LabError("nothing to change: give --delay, --jitter, --loss or --rate")
+        raise LabError("nothing to change: give --delay, --jitter, --loss, --rate, --reset, --down or --up")
     with _locked(directory):
         state = read_state(directory)
         mechanism = Mechanism.from_json(state["mechanism"])
@@ -267,7 +301,7 @@ def set_link(plan: Plan, directory: Path, a: str, b: str, changes: dict[str, Any
         fields = {k: v for k, v in changes.items() if v is not None}
         if fields.get("rate_bps") == 0:  # `--rate none`
             fields["rate_bps"] = None
-        after = replace(before, **fields, source="runtime")
+        after = replace(before, **fields, source=link.shaping.source if reset else "runtime")
         new_entry = {**entry, **after.to_json()}
         generation = int(state["generation"])
         try:
@@ -342,6 +376,7 @@ def show(directory: Path) -> dict[str, Any]:
         links.append({
             "a": e["a"], "b": e["b"], "kind": e["kind"], **shaping.to_json(),
             "applied": _active(e, mechanism),  # False: below what the path adds anyway (or no mechanism)
+            "up": e.get("up", True),  # False: cut with `link set --down`
             "rate": units.show_rate(shaping.rate_bps),
             "counters": [counters[(e[end], e[f"{end}_queue"])] for end in ("a", "b")
                          if (e[end], e[f"{end}_queue"]) in counters],

@@ -183,3 +183,25 @@ def test_topology_override_and_down_ends_the_delay_process(tmp_path: Path, lefto
         lab.down()
     leftovers.assert_none(ledger, name)
 
+
+
+def test_link_down_up_and_reset(lab: Lab) -> None:
+    """`--down` cuts the link (pings fail), `--up` brings it back, `--reset` puts the derived delay back."""
+    address = peer_address(lab, "ams", "ta")
+    derived = next(e for e in json.loads(cli("link", "show", "--json").stdout)["links"]
+                   if {e["a"], e["b"]} == {"ams", "ta"})
+    assert cli("link", "set", "ams", "ta", "--down").returncode == 0
+    try:
+        assert ping_rtts(lab, "ams", address, count=3) == []
+        shown = json.loads(cli("link", "show", "--json").stdout)
+        assert next(e for e in shown["links"] if {e["a"], e["b"]} == {"ams", "ta"})["up"] is False
+    finally:
+        assert cli("link", "set", "ams", "ta", "--up").returncode == 0
+    assert len(ping_rtts(lab, "ams", address, count=3)) == 3
+    assert cli("link", "set", "ams", "ta", "--delay", "15ms").returncode == 0
+    out = cli("link", "set", "ams", "ta", "--reset", "--json")
+    assert out.returncode == 0, out.stderr
+    reset = json.loads(out.stdout)
+    assert (reset["delay_ms"], reset["source"]) == (derived["delay_ms"], derived["source"])
+    bad = cli("link", "set", "ams", "ta", "--reset", "--delay", "1ms")
+    assert bad.returncode == 2 and "--reset" in bad.stderr
