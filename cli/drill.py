@@ -28,7 +28,7 @@ from anycastlab.lifecycle import Lab
 from anycastlab.runtime import state
 from anycastlab.runtime.backends import NAMES
 
-from .output import reports_errors
+from .output import emit_json, reports_errors
 
 
 def shipped_drills() -> list[Path]:
@@ -120,17 +120,21 @@ def drill() -> None:
 @click.option("--prefix", default="drills", show_default=True, metavar="PREFIX",
               help="Labs booted for drills are named PREFIX-TOPOLOGY[-HASH].")
 @RUNTIME
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON (as report.json), not the steps.")
 @reports_errors
 def run(file: Path, lab_name: str | None, report: Path | None, junit: Path | None, prefix: str,
-        runtime: str | None) -> None:
+        runtime: str | None, as_json: bool) -> None:
     """Run one drill FILE; exit non-zero when an expectation fails."""
     with _booting() as booted:
         try:
-            result = _run_one(file, Target.of(lab_name, prefix, runtime), report, junit, booted, quiet=False)
+            result = _run_one(file, Target.of(lab_name, prefix, runtime), report, junit, booted, quiet=as_json)
         except KeyboardInterrupt as exc:
             click.echo(f"{interrupts.describe(exc)}: every injected fault was restored"
                        + (f"; partial report in {report}" if report else ""), err=True)
             sys.exit(interrupts.exit_status(exc))
+    if as_json:
+        emit_json(result.to_json())
+        sys.exit(0 if result.passed else 1)
     click.echo(summary_line(result))
     for e in result.expectations:
         if e.passed is False:

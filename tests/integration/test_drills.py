@@ -107,10 +107,12 @@ def test_impossible_expectation_fails_with_junit(lab: Lab, tmp_path: Path) -> No
     drill = tmp_path / "impossible.yaml"
     drill.write_text((DRILLS / "withdraw.yaml").read_text().replace("convergence_p95: 1s", "convergence_p95: 1ms"))
     junit = tmp_path / "junit.xml"
-    out = subprocess.run([CLI, "drill", "run", str(drill), "--lab", NAME,
+    out = subprocess.run([CLI, "drill", "run", str(drill), "--lab", NAME, "--json",
                           "--junit", str(junit)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 1, out.stdout + out.stderr
-    assert "FAILED convergence_p95" in out.stdout
+    report = json.loads(out.stdout)  # --json: stdout is the report alone, as report.json would hold it
+    assert report["passed"] is False and report["complete"] is True
+    assert [e["name"] for e in report["expectations"] if e["passed"] is False] == ["convergence_p95"]
     suite = ET.parse(junit).getroot()
     assert suite.get("failures") == "1"
     failing = [c for c in suite.iter("testcase") if c.find("failure") is not None]
