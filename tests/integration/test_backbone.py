@@ -117,9 +117,11 @@ def test_smart_routing_moves_fetches_to_the_faster_path(lab: Lab) -> None:
     anycastlab(lab, "link", "set", "ams", "iad", "--delay", "30ms")
     wait_path(lab, ["ams", "lhr", "iad", "origin"])  # may move on a half-updated median, before ...
     wait_rtt(lab, ("ams", "iad"), 54.0, 66.0)  # ... the prober's window holds only the new RTT: 2 x 30 ms +- 10%
-    route, ttfb = fetch_route(lab)
-    assert route == "lhr"  # the bytes came over the detour
-    assert ttfb < 60, "a fetch over the detour should not pay the slow link's 60 ms RTT"
+    fetches = [fetch_route(lab) for _ in range(3)]
+    assert {route for route, _ in fetches} == {"lhr"}  # every fetch's bytes came over the detour
+    # A busy CPU only adds time, so the best of three tells the path: the detour must not pay the slow
+    # link's 60 ms RTT.
+    assert min(ttfb for _, ttfb in fetches) < 60, fetches
 
     shown = json.loads(anycastlab(lab, "backbone", "show", "--json"))
     assert shown["smart_routing"] and shown["prober_alive"]
