@@ -99,18 +99,51 @@ def live_namespaces(ledger: Ledger) -> list[str]:
     return sorted(nodes[inode].name for inode, held in ours.items() if held)
 
 
+def unrecorded_in_namespaces(ledger: Ledger, lab_dir: Path) -> list[tuple[int, int | None]]:
+    """Processes inside the lab's own namespaces (matched by inode, confirmed by the loopback tag) whose
+    command line names the lab's run directory, though no pid file or ledger entry names them.
+
+    An FRR daemon drops root early, and the kernel then forgets its parent-death signal: one SIGKILLed
+    with its supervisor in the moment before it wrote its pid file survives, and nothing records it."""
+    nodes = {e.data["netns"]: e for e in ledger.of_kind("node") if "netns" in e.data}
+    if not nodes:
+        return []
+    from . import netns  # pyroute2: only when there are namespaces to look in
+
+    ours: dict[int, bool] = {}
+    found: list[tuple[int, int | None]] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            inode = os.stat(entry / "ns" / "net").st_ino
+            if inode not in nodes:
+                continue
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(lab_dir) not in cmdline:
+            continue
+        if inode not in ours:
+            ours[inode] = netns.loopback_alias(int(entry.name)) == nodes[inode].data.get("tag")
+        if ours[inode]:
+            found.append((int(entry.name), procs.start_time(int(entry.name))))
+    return found
+
+
 def remove(lab_dir: Path) -> list[str]:
     """Kill what the ledger names, then delete the run directory. Returns what was killed."""
     ledger = Ledger(paths.ledger_file(lab_dir))
     found = [p for p in recorded_processes(ledger) if p[1] != os.getpid()]  # a foreground lab's own process
     supervisor = [(pid, start) for what, pid, start in found if what == "supervisor"]
     procs.terminate(supervisor, grace=0.0)  # first, so it cannot start anything more
+    stragglers = unrecorded_in_namespaces(ledger, lab_dir)  # before the node shells go, taking the tags
     rest = [(pid, start) for what, pid, start in found if what != "supervisor"]
-    procs.terminate(rest, grace=1.0)
+    procs.terminate(rest + [p for p in stragglers if p[0] not in {pid for pid, _ in rest}], grace=1.0)
     removed = runtime_class(runtime_name(ledger)).remove_recorded(ledger)
     if lab_dir.exists():
         shutil.rmtree(lab_dir)
-    return [what for what, _, _ in found] + removed
+    return [what for what, _, _ in found] + [f"unrecorded pid {pid}" for pid, _ in stragglers] + removed
 
 
 def left_by(ledger: Ledger, lab_dir: Path | None = None) -> Leftovers:
