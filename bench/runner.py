@@ -18,46 +18,13 @@ import time
 from pathlib import Path
 
 from anycastlab.images.daemon import connect
+from anycastlab.images.privileged import docker, privileged_flags
 from anycastlab.lifecycle import Lab
 
 TARGET = 1.2  # container / host, to ready
 REPEATS = int(os.environ.get("BENCH_RUNNER_REPEATS", "2"))
 CLI = str(Path(sys.executable).parent / "anycastlab")
 READY_TIMEOUT = 240.0
-CAPABILITIES = (
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ",
-)
-
-
-def docker(url: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], env={**os.environ, "DOCKER_HOST": url}, capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
-def privileged_flags(url: str, image: str) -> list[str]:
-    """`--privileged`, or where the host's capability bounding set makes Docker refuse it, the same spelled out."""
-    created = docker(url, "create", "--privileged", "--network", "none", image, "--version")
-    if created.returncode != 0:
-        raise SystemExit(f"docker create failed: {created.stderr.strip()}")
-    cid = created.stdout.strip()
-    try:  # `run --rm` can leave a container that failed to start behind: remove it by its id
-        started = docker(url, "start", "-a", cid).returncode == 0
-    finally:
-        docker(url, "rm", "-f", cid)
-    if started:
-        return ["--privileged"]
-    bounding = int(next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
-                        if line.startswith("CapBnd:")), 16)
-    missing = [name for bit, name in enumerate(CAPABILITIES) if not bounding >> bit & 1]
-    return ["--cap-add", "ALL", *(f for name in missing for f in ("--cap-drop", name)),
-            "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-            "--security-opt", "systempaths=unconfined"]
-
-
 def host_up(name: str) -> tuple[float, float]:
     started = time.monotonic()
     lab = Lab.up("default", name=name, timeout=180)

@@ -29,6 +29,7 @@ import pytest
 from anycastlab.errors import LabError
 from anycastlab.images import build as builder
 from anycastlab.images import catalog
+from anycastlab.images.privileged import docker, privileged_flags
 
 pytestmark = pytest.mark.integration
 
@@ -60,11 +61,6 @@ def docker_client(daemon: tuple[Any, str]) -> Any:
     return daemon[0]
 
 
-def docker(url: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], env={**os.environ, "DOCKER_HOST": url}, capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
 @pytest.fixture(scope="session")
 def runner_image(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The runner's tag, built from a frozen copy of the checkout (cached when that tag exists)."""
@@ -86,41 +82,10 @@ def runner_image(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -
     return next(r.tag for r in report.images if r.name == "runner")
 
 
-# Linux capability numbers Docker knows by name (capability(7)); those the host's bounding set lacks are
-# dropped from ALL when `--privileged` is refused.
-CAPABILITIES = (
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ",
-)
-
-
-def privileged_flags(url: str, image: str) -> list[str]:
-    """`--privileged`, or where this host's bounding set makes Docker refuse it, the same spelled out."""
-    created = docker(url, "create", "--privileged", "--network", "none", "--label", f"{TEST_LABEL}=runner",
-                     image, "--version")
-    assert created.returncode == 0, created.stderr
-    cid = created.stdout.strip()
-    try:  # `run --rm` can leave a container that failed to start behind: remove it by its id
-        done = docker(url, "start", "-a", cid)
-    finally:
-        docker(url, "rm", "-f", cid)
-    if done.returncode == 0:
-        return ["--privileged"]
-    assert "caps" in done.stderr, done.stderr  # "unable to apply caps: operation not permitted"
-    bounding = int(next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
-                        if line.startswith("CapBnd:")), 16)
-    missing = [name for bit, name in enumerate(CAPABILITIES) if not bounding >> bit & 1]
-    return ["--cap-add", "ALL", *(f for name in missing for f in ("--cap-drop", name)),
-            "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-            "--security-opt", "systempaths=unconfined"]
-
-
 @pytest.fixture(scope="session")
 def run_flags(daemon: tuple[Any, str], runner_image: str) -> list[str]:
-    return [*privileged_flags(daemon[1], runner_image), "--network", "none", "--label", f"{TEST_LABEL}=runner"]
+    labels = {TEST_LABEL: "runner"}
+    return [*privileged_flags(daemon[1], runner_image, labels), "--network", "none", "--label", f"{TEST_LABEL}=runner"]
 
 
 def start_runner(daemon: tuple[Any, str], flags: list[str], image: str, *args: str) -> Any:
