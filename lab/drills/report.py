@@ -8,6 +8,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..colours import pop_colours
+
 if TYPE_CHECKING:
     from .runner import DrillResult
 
@@ -190,6 +192,14 @@ def junit_xml(result: DrillResult) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
+def timeline_colours(result: DrillResult) -> dict[str, str]:
+    """The PoPs this drill saw, in topology order, with the colours `graph` gives them."""
+    seen = {r.pop for r in result.records if r.pop is not None}
+    order = [*result.pops, *sorted(seen - set(result.pops))]
+    colours = pop_colours(order)
+    return {p: colours[p] for p in order if p in seen}
+
+
 def timeline_png(result: DrillResult, path: Path) -> None:
     import matplotlib
 
@@ -198,8 +208,8 @@ def timeline_png(result: DrillResult, path: Path) -> None:
     from matplotlib.lines import Line2D
 
     clients = [c.name for c in result.timeline.clients]
-    pops = sorted({r.pop for r in result.records if r.pop is not None})
-    colours = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(pops)}
+    colours = timeline_colours(result)
+    pops = list(colours)
     t0 = result.t0
     fig, ax = plt.subplots(figsize=(11, 0.35 * len(clients) + 2), dpi=110)
     for y, client in enumerate(clients):

@@ -63,6 +63,7 @@ class DrillResult:
     cache: dict[str, Any] = field(default_factory=dict)
     http_records: list[http_load.HttpRecord] = field(default_factory=list)
     restore_failures: list[str] = field(default_factory=list)  # faults whose restore failed after an error
+    pops: list[str] = field(default_factory=list)  # the topology's PoPs in plan order: their colours
 
     @property
     def passed(self) -> bool:
@@ -183,7 +184,7 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
     if problems:
         raise LabError(f"drill {drill.name!r} does not fit lab {running.name!r}", problems)
 
-    result = DrillResult(drill=drill, lab=running.name, started=time.time())
+    result = DrillResult(drill=drill, lab=running.name, started=time.time(), pops=[p.name for p in plan.pops])
     probing = _Probing(running, drill, clients)
     result.probe_source = probing.source
     follower = logs.LogFollower(running)

@@ -12,19 +12,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from ..colours import UNKNOWN, pop_colours
 from ..errors import LabError
 from ..plan import Plan, client_address
 
-# Distinct, colour-blind-friendly fills (Okabe-Ito first, then Tableau), one per PoP in plan order.
-PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
-           "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F", "#AEC7E8"]
-UNKNOWN = "#DDDDDD"
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot"}
 MAX_CLIENTS_DRAWN = 4  # an ISP with more clients gets one node per PoP its clients landed on, with a count
-
-
-def pop_colours(plan: Plan) -> dict[str, str]:
-    return {p.name: PALETTE[i % len(PALETTE)] for i, p in enumerate(plan.pops)}
 
 
 def _q(text: str) -> str:
@@ -32,7 +25,7 @@ def _q(text: str) -> str:
 
 
 def dot_source(plan: Plan, last: dict[str, Any] | None, lab: str | None = None) -> str:
-    colours = pop_colours(plan)
+    colours = pop_colours([p.name for p in plan.pops])
     landed: dict[str, str | None] = {}
     agree: dict[str, bool] = {}
     for client in (last or {}).get("clients", []):

@@ -6,11 +6,12 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from anycastlab.colours import pop_colours
 from anycastlab.drills import expectations
 from anycastlab.drills.analysis import Probe, analyse
 from anycastlab.drills.logs import LogEvent
 from anycastlab.drills.model import Drill
-from anycastlab.drills.report import junit_xml, markdown
+from anycastlab.drills.report import junit_xml, markdown, timeline_colours
 from anycastlab.drills.runner import DrillResult
 
 from .test_analysis import series
@@ -116,3 +117,14 @@ def test_markdown_wording_units_and_plurals() -> None:
     assert "because the …`" in text  # cut at a word, marked
     res.events = res.events * 3
     assert "(first 30 of 48 FRR log events)" in markdown(res)
+
+
+def test_timeline_colours_are_the_graphs_by_topology_order() -> None:
+    # The drill saw fra, sin and iad; the topology lists fra, iad, nrt, sin: sin keeps its fourth colour
+    # (as in `graph`), though only three PoPs appear in this drill.
+    res = result()
+    res.records.append(series("c3", ["sin"])[0])
+    res.pops = ["fra", "iad", "nrt", "sin"]
+    full = pop_colours(res.pops)
+    assert timeline_colours(res) == {"fra": full["fra"], "iad": full["iad"], "sin": full["sin"]}
+    assert list(timeline_colours(res)) == ["fra", "iad", "sin"]

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from anycastlab.colours import UNKNOWN, pop_colours
 from anycastlab.errors import LabError
 from anycastlab.plan import Plan
 from anycastlab.probes import graph
@@ -22,7 +23,7 @@ def test_dot_names_every_pop_and_client_and_colours_clients_by_pop(default_plan:
     pops = [p.name for p in default_plan.pops]
     landing: dict[str, str | None] = {c.name: pops[i % len(pops)] for i, c in enumerate(default_plan.clients)}
     source = graph.dot_source(default_plan, last_result(default_plan, landing))
-    colours = graph.pop_colours(default_plan)
+    colours = pop_colours([p.name for p in default_plan.pops])
     assert len(set(colours.values())) == len(pops)
     for pop in pops:
         assert f'"{pop}" [shape=doubleoctagon, fillcolor="{colours[pop]}"' in source
@@ -32,9 +33,9 @@ def test_dot_names_every_pop_and_client_and_colours_clients_by_pop(default_plan:
 
 def test_unmeasured_clients_are_grey(small_plan: Plan) -> None:
     source = graph.dot_source(small_plan, last_result(small_plan, {"ispa-c1": "ams", "ispa-c2": None}))
-    assert f'"ispa-c2" [shape=ellipse, fillcolor="{graph.UNKNOWN}"' in source
+    assert f'"ispa-c2" [shape=ellipse, fillcolor="{UNKNOWN}"' in source
     label = 'label="ispb-c1\\n100.64.16.1\\nnot probed"'
-    assert f'"ispb-c1" [shape=ellipse, fillcolor="{graph.UNKNOWN}", {label}' in source
+    assert f'"ispb-c1" [shape=ellipse, fillcolor="{UNKNOWN}", {label}' in source
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
