@@ -142,12 +142,11 @@ class Supervisor:
                 raise LabError("FRR daemons exited at start: " + ", ".join(dead))
 
     def _start_pop_services(self, lab: RunningLab) -> None:
-        anycast = str(self.plan.topology.anycast.ip)
         for pop in self.plan.pops:
             log = paths.pop_dir(self.name, pop.name)
             log.mkdir(parents=True, exist_ok=True)
             self.ledger.record("dir", f"pop-{pop.name}", path=str(log))
-            argv = [sys.executable, "-m", "anycastlab.services.pop_dns", "--pop", pop.name, "--listen", anycast]
+            argv = edge.dns_argv(self.plan, pop.name)
             self._start_python(f"{pop.name}/dns", argv, lab, pop.name, log / "dns.log")
 
     def _start_edge(self, lab: RunningLab) -> dict[str, tuple[int, int | None]]:
@@ -242,10 +241,13 @@ def prepare_run_dir(name: str, topology_file: Path, runtime: str = DEFAULT,
 
 def run(name: str, plan: Plan, directory: Path, timeout: float,
         listener: Callable[[Event], None] | None = None, runtime: str = DEFAULT) -> int:
-    """Bring the lab up, serve until signalled, tear down. Returns the exit status."""
+    """Bring the lab up, serve until signalled, tear down. Returns the exit status: 128 + the signal that
+    stopped a ready lab (130 for Ctrl-C, 143 for `docker stop` or `down`), as the interrupt convention has it."""
     sup = Supervisor(name, plan, directory, listener, runtime)
+    stopped_by: list[int] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        stopped_by.append(signum)
         sup.stop_requested.set()
         if not ready:
             raise Interrupted()
@@ -271,7 +273,7 @@ def run(name: str, plan: Plan, directory: Path, timeout: float,
         started = time.monotonic()
         sup.teardown()
         sup.events.emit("down", f"torn down in {time.monotonic() - started:.2f} s")
-        return 0
+        return 128 + stopped_by[0] if stopped_by else 0
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
