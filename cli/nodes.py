@@ -29,7 +29,9 @@ def nodes(lab_name: str | None, as_json: bool) -> None:
     running = lab.running
     items: list[dict[str, Any]] = [{"name": n.name, "role": n.role, "asn": n.asn, "runtime": running.runtime,
                                     "pid": running.pid(n.name), "container": running.handle(n.name).container,
-                                    "addresses": _addresses(n)} for n in plan.nodes.values()]
+                                    "addresses": _addresses(n),
+                                    **({"unicast": str(n.unicast)} if n.unicast is not None else {})}
+                                   for n in plan.nodes.values()]
     if as_json:
         emit_json(items)
         return

@@ -72,8 +72,9 @@ def render(run: ProbeRun) -> str:
         rows.append([c["name"], c["isp"], c["pop"] or "-", c["predicted_pop"] or "-", *found, rtt,
                      c["hops"] if c["hops"] is not None else "-", "yes" if c["agree"] else "NO"])
     parts = [table(["client", "isp", "pop", "predicted", *methods, "rtt ms (from)", "hops", "agree"], rows), ""]
-    share = [[p["pop"] or "(none)", p["clients"], f"{100 * p['share']:.0f}%"] for p in data["pops"]]
-    parts.append(table(["pop", "clients", "share"], share))
+    share = [[p["pop"] or "(none)", p.get("unicast") or "-", p["clients"], f"{100 * p['share']:.0f}%"]
+             for p in data["pops"]]
+    parts.append(table(["pop", "unicast", "clients", "share"], share))
     parts.append("")
     used = list(dict.fromkeys(c["rtt_method"] for c in data["clients"] if c.get("rtt_method")))
     if used:

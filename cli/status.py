@@ -61,8 +61,8 @@ def status(lab_name: str | None, as_json: bool) -> None:
             for r in data["routers"]]
     click.echo(table(["router", "role", "asn", "sessions"], rows) + "\n")
     share = Counter(c["predicted_pop"] for c in data["clients"])
-    click.echo(table(["pop", "announcing", "clients"],
-                     [(p["name"], "yes" if p["announcing"] else "NO", share.get(p["name"], 0))
+    click.echo(table(["pop", "unicast", "announcing anycast", "clients"],
+                     [(p["name"], p["unicast"], "yes" if p["announcing"] else "NO", share.get(p["name"], 0))
                       for p in data["pops"]]) + "\n")
     click.echo(table(["client", "isp", "address", "predicted pop"],
                      [(c["name"], c["isp"], c["address"], c["predicted_pop"] or "-") for c in data["clients"]]))

@@ -1,4 +1,5 @@
-"""The readiness gate: a lab is ready when BGP says so and every client reaches the anycast address."""
+"""The readiness gate: a lab is ready when BGP says so (the anycast /32 and every PoP's unicast /32 at every
+eyeball) and every client reaches the anycast address."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ class GateReport:
         parts = [f"BGP sessions {up}/{self.sessions_total} established"]
         if not self.sessions_down:
             missing = len(self.routes_missing)
-            parts.append(f"{missing} route{'' if missing == 1 else 's'} missing (anycast at eyeballs, origin at PoPs)")
+            parts.append(f"{missing} route{'' if missing == 1 else 's'} missing "
+                         "(anycast and PoP unicast at eyeballs, origin at PoPs)")
         if self.checked_clients:
             parts.append(f"{len(self.clients_unreachable)} clients cannot reach the anycast address")
         return "; ".join(parts)
@@ -66,9 +68,15 @@ def check(lab: RunningLab, pool: ThreadPoolExecutor) -> GateReport:
     report.sessions_down = [f"{a}-{b} ({why})" for (a, b), why in sorted(down.items())]
     if down:
         return report
-    anycast = plan.topology.anycast.network
-    routes = pool.map(lambda e: (e.name, netns.route_to(lab.pid(e.name), anycast)), plan.eyeballs)
-    report.routes_missing = [name for name, route in routes if route is None]
+    wanted = [plan.topology.anycast.network,
+              *(ipaddress.IPv4Network(f"{plan.unicast_of(p.name)}/32") for p in plan.pops)]
+    routes = pool.map(lambda e: (e.name, netns.missing_routes(lab.pid(e.name), wanted)), plan.eyeballs)
+    for name, missing in routes:
+        pops = [plan.pop_by_unicast(str(p.network_address)) for p in missing if p != wanted[0]]
+        if wanted[0] in missing:
+            report.routes_missing.append(name)
+        if pops:
+            report.routes_missing.append(f"{name} (no route to the unicast address of {', '.join(map(str, pops))})")
     origin = plan.nodes[plan.topology.origin.name]
     assert origin.loopback is not None
     to_origin = ipaddress.IPv4Network(f"{origin.loopback}/32")

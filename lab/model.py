@@ -31,6 +31,9 @@ BACKBONE_POOL = ipaddress.IPv4Network("10.254.0.0/16")
 LOOPBACK_POOL = ipaddress.IPv4Network("10.255.0.0/16")
 CLIENT_POOL = ipaddress.IPv4Network("100.64.0.0/10")
 CLIENT_BLOCK = 20  # each eyeball's clients get a /20 from CLIENT_POOL unless it names a prefix
+# Each PoP's own unicast service address: PoP n (declaration order, from 1) gets UNICAST_POOL[n] (TEST-NET-1).
+UNICAST_POOL = ipaddress.IPv4Network("192.0.2.0/24")
+MAX_POPS = UNICAST_POOL.num_addresses - 2
 
 Name = Annotated[str, Field(description="a short lowercase name: a letter, then up to 9 letters or digits")]
 
@@ -413,7 +416,10 @@ def _address_conflicts(topo: Topology) -> Iterator[tuple[Loc, str]]:
         ("the link pool", LINK_POOL),
         ("the backbone pool", BACKBONE_POOL),
         ("the loopback pool", LOOPBACK_POOL),
+        ("the PoP unicast pool", UNICAST_POOL),
     ]
+    if len(topo.pops) > MAX_POPS:
+        yield ("pops",), f"{len(topo.pops)} PoPs do not fit the unicast pool {UNICAST_POOL} (at most {MAX_POPS})"
     claimed: list[tuple[Loc, str, ipaddress.IPv4Network]] = [
         (("anycast",), "the anycast address", topo.anycast.network),
         (("origin", "prefix"), "the origin prefix", topo.origin.prefix),

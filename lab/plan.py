@@ -17,6 +17,7 @@ from .model import (
     CLIENT_POOL,
     LINK_POOL,
     LOOPBACK_POOL,
+    UNICAST_POOL,
     Topology,
 )
 
@@ -72,6 +73,7 @@ class Node:
     gateway: ipaddress.IPv4Address | None = None  # clients only
     isp: str | None = None  # clients only
     pop_number: int | None = None  # PoPs only
+    unicast: ipaddress.IPv4Address | None = None  # PoPs only: the PoP's own service address (see unicast_of)
 
     @property
     def is_router(self) -> bool:
@@ -109,6 +111,16 @@ class Plan:
             if self.pop_community(pop.name) == community:
                 return pop.name
         return None
+
+    def unicast_of(self, pop: str) -> ipaddress.IPv4Address:
+        """A PoP's own service address: on its loopback beside the anycast one, announced from it alone."""
+        address = self.nodes[pop].unicast
+        if address is None:
+            raise KeyError(f"{pop} is not a PoP")
+        return address
+
+    def pop_by_unicast(self, address: str) -> str | None:
+        return next((p.name for p in self.pops if str(p.unicast) == address), None)
 
     def link(self, a: str, b: str) -> Link | None:
         """The link joining two nodes (in either order), or None."""
@@ -175,9 +187,11 @@ def build_plan(topo: Topology) -> Plan:
     for t in topo.transits:
         nodes[t.name] = Node(t.name, "transit", asn=t.asn, loopback=next(loopbacks))
     for number, p in enumerate(topo.pops, start=1):
+        # PoP n's unicast address is UNICAST_POOL[n] (192.0.2.n by default): stable while PoPs are only appended.
+        unicast = ipaddress.IPv4Interface(f"{UNICAST_POOL[number]}/32")
         nodes[p.name] = Node(p.name, "pop", asn=topo.asn, loopback=next(loopbacks), ospf=True,
-                             pop_number=number, announce=[topo.anycast.network],
-                             lo_addresses=[topo.anycast])
+                             pop_number=number, announce=[topo.anycast.network, unicast.network],
+                             lo_addresses=[topo.anycast, unicast], unicast=unicast.ip)
     blocks = _client_blocks(topo)
     for e in topo.eyeballs:
         nodes[e.name] = Node(e.name, "eyeball", asn=e.asn, loopback=next(loopbacks), announce=[blocks[e.name]])

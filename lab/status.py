@@ -32,7 +32,8 @@ def lab_status(lab: RunningLab) -> dict[str, Any]:
             on = observe.announcing(plan, lab.vty(name))
         except LabError:
             on = False
-        return {"name": name, "announcing": on, "community": plan.pop_community(name)}
+        return {"name": name, "announcing": on, "community": plan.pop_community(name),
+                "unicast": str(plan.unicast_of(name))}
 
     def isp_prediction(isp: str) -> tuple[str, str | None]:
         try:

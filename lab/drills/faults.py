@@ -151,8 +151,7 @@ def _restart_dns(lab: RunningLab, pop: str) -> None:
     log = paths.pop_dir(lab.name, pop)
     log.mkdir(parents=True, exist_ok=True)
     node = lab.handle(pop)
-    argv = ["setsid", node.python, "-m", "anycastlab.services.pop_dns", "--pop", pop,
-            "--listen", str(lab.plan.topology.anycast.ip)]
+    argv = ["setsid", *edge.dns_argv(lab.plan, pop, node.python)]
     proc = procs.spawn(argv, prefix=node.spawn, log=log / "dns.log", die_with_parent=False)
     Ledger(paths.ledger_file(lab.directory)).record("process", f"{pop}/dns", pid=proc.pid,
                                                     start=procs.start_time(proc.pid))

@@ -1,4 +1,5 @@
-"""The dns method: from each client's namespace, ask the anycast address who it is (CHAOS + NSID).
+"""The dns method: from each client's namespace, ask the anycast address (or another service address) who it is
+(CHAOS + NSID).
 
 One UDP socket per client, opened inside the client's namespace; the scapy-crafted query leaves from all
 of them at once and one selector collects the answers. A client that has not answered gets its query
@@ -19,8 +20,11 @@ from .results import MethodResult
 DNS_PORT = 53
 
 
-def measure(lab: RunningLab, clients: list[Node], timeout_s: float = 1.0, tries: int = 3) -> dict[str, MethodResult]:
-    anycast = str(lab.plan.topology.anycast.ip)
+def measure(lab: RunningLab, clients: list[Node], timeout_s: float = 1.0, tries: int = 3,
+            target: str | None = None) -> dict[str, MethodResult]:
+    """Each client's answer from `target` (default: the anycast address; a PoP's unicast address names that
+    PoP when it is reachable)."""
+    anycast = target or str(lab.plan.topology.anycast.ip)
     socks: dict[str, socket.socket] = {}
     sel = selectors.DefaultSelector()
     results: dict[str, MethodResult] = {}

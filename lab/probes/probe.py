@@ -113,6 +113,7 @@ class ProbeRun:
     unavailable: dict[str, str]
     started: float
     timings_s: dict[str, float]
+    unicast: dict[str, str] = field(default_factory=dict)  # each PoP's own service address
 
     @property
     def agree(self) -> bool:
@@ -122,8 +123,8 @@ class ProbeRun:
         """Each PoP with the clients that landed on it (by the run's per-client PoP)."""
         counts = Counter(c.pop for c in self.clients)
         total = len(self.clients) or 1
-        rows = [{"pop": p, "clients": counts.get(p, 0), "share": round(counts.get(p, 0) / total, 4)}
-                for p in self.pops]
+        rows: list[dict[str, Any]] = [{"pop": p, "unicast": self.unicast.get(p), "clients": counts.get(p, 0),
+                                       "share": round(counts.get(p, 0) / total, 4)} for p in self.pops]
         if counts.get(None):
             rows.append({"pop": None, "clients": counts[None], "share": round(counts[None] / total, 4)})
         return rows
@@ -198,7 +199,8 @@ def run_probe(lab: RunningLab, methods: Sequence[str] | None = None, clients: Se
         for report in reports:
             report.methods[method] = found[report.name]
     run = ProbeRun(lab.name, str(lab.plan.topology.anycast.ip), [m for m in chosen if m not in unavailable],
-                   reports, [p.name for p in lab.plan.pops], unavailable, started, timings)
+                   reports, [p.name for p in lab.plan.pops], unavailable, started, timings,
+                   {p.name: str(p.unicast) for p in lab.plan.pops})
     if save:
         save_last(lab, run.to_json())
     return run

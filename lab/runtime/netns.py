@@ -68,6 +68,13 @@ def route_to(pid: int, prefix: ipaddress.IPv4Network) -> dict[str, object] | Non
     return None
 
 
+def missing_routes(pid: int, prefixes: list[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
+    """Which of `prefixes` the node's main table has no entry for exactly (one route dump for all of them)."""
+    with iproute(pid) as ipr:
+        have = {(route.get_attr("RTA_DST"), route.get("dst_len")) for route in ipr.get_routes(family=2, table=254)}
+    return [p for p in prefixes if (str(p.network_address), p.prefixlen) not in have]
+
+
 def link_states(pid: int) -> dict[str, bool]:
     """Each interface's carrier (operstate up) in the node."""
     with iproute(pid) as ipr:

@@ -60,10 +60,10 @@ class Supervisor:
         self.runtime_name = runtime
         self.runtime: Runtime | None = None
         self.lab: RunningLab | None = None
-        self.children: list[tuple[str, int, int | None]] = []  # (what, pid, start) of our long-lived children
+        self.children: list[tuple[str, int, float | None]] = []  # (what, pid, start) of our long-lived children
         self.stop_requested = threading.Event()
         self.health: edge.HealthWatch | None = None
-        self.zygote: tuple[int, int | None] | None = None  # (pid, start) of the service zygote, ended last
+        self.zygote: tuple[int, float | None] | None = None  # (pid, start) of the service zygote, ended last
 
     # -- bring-up ---------------------------------------------------------------------------------------
 
@@ -149,7 +149,7 @@ class Supervisor:
             argv = edge.dns_argv(self.plan, pop.name)
             self._start_python(f"{pop.name}/dns", argv, lab, pop.name, log / "dns.log")
 
-    def _start_edge(self, lab: RunningLab) -> dict[str, tuple[int, int | None]]:
+    def _start_edge(self, lab: RunningLab) -> dict[str, tuple[int, float | None]]:
         """The origin server, then one proxy per PoP. They bind the anycast address on the PoP's loopback, so
         they need no routes to start; misses reach the origin once OSPF is up."""
         ensure_ca(paths.ca_dir(self.name))
@@ -161,7 +161,7 @@ class Supervisor:
                                              lab, pop.name, paths.pop_dir(self.name, pop.name) / "proxy.log")
                 for pop in self.plan.pops}
 
-    def _wait_edge_healthy(self, proxies: dict[str, tuple[int, int | None]]) -> None:
+    def _wait_edge_healthy(self, proxies: dict[str, tuple[int, float | None]]) -> None:
         """Returns when every proxy answers its health check; then the health watch takes over."""
         def all_healthy() -> bool:
             return all(not procs.is_alive(*p) or edge.proxy_healthy(self.name, pop) for pop, p in proxies.items())
@@ -175,7 +175,7 @@ class Supervisor:
         self.health = edge.HealthWatch(self.plan, self.name, self.lab.vty, {p: True for p in proxies})
 
     def _start_python(self, what: str, argv: list[str], lab: RunningLab, node: str,
-                      log: Path) -> tuple[int, int | None]:
+                      log: Path) -> tuple[int, float | None]:
         """Start `python -m module ...` in a node: forked from the pre-loaded zygote where the node sees the
         host's files, else with the node's own interpreter; returns (pid, start)."""
         assert argv[1] == "-m", argv

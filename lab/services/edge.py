@@ -51,14 +51,28 @@ def proxy_socket(lab: str, pop: str) -> Path:
     return paths.pop_dir(lab, pop) / "proxy.sock"
 
 
+def service_addresses(plan: Plan, pop: str) -> list[str]:
+    """Where a PoP's proxy and DNS identity service answer: the anycast address and the PoP's unicast one."""
+    return [str(plan.topology.anycast.ip), str(plan.unicast_of(pop))]
+
+
+def dns_argv(plan: Plan, pop: str, python: str = sys.executable) -> list[str]:
+    """The PoP's DNS identity service (lab/services/pop_dns.py) on each of its service addresses."""
+    args = [python, "-m", "anycastlab.services.pop_dns", "--pop", pop]
+    for address in service_addresses(plan, pop):
+        args += ["--listen", address]
+    return args
+
+
 def proxy_argv(plan: Plan, lab: str, pop: str) -> list[str]:
-    """A PoP's proxy; with a tiered cache, a lower tier fetches from its upper tier, which also listens on its
-    backbone loopback (lab/backbone/tiered.py)."""
+    """A PoP's proxy on the anycast and its unicast address; with a tiered cache, a lower tier fetches from its
+    upper tier, which also listens on its backbone loopback (lab/backbone/tiered.py)."""
     from ..backbone.tiered import enabled_in, extra_listen, origin_for
 
-    anycast = str(plan.topology.anycast.ip)
-    args = ["proxy", "--listen", f"{anycast}:{HTTP_PORT}", "--tls-listen", f"{anycast}:{HTTPS_PORT}",
-            "--origin", origin_for(plan, pop, origin_url(plan), enabled_in(lab, plan)), "--pop", pop,
+    args = ["proxy"]
+    for address in service_addresses(plan, pop):
+        args += ["--listen", f"{address}:{HTTP_PORT}", "--tls-listen", f"{address}:{HTTPS_PORT}"]
+    args += ["--origin", origin_for(plan, pop, origin_url(plan), enabled_in(lab, plan)), "--pop", pop,
             "--mgmt-socket", str(proxy_socket(lab, pop)), "--ca-dir", str(paths.ca_dir(lab))]
     for address in extra_listen(plan, pop):
         args += ["--listen", address]
@@ -76,7 +90,8 @@ def proxy_state(lab: str, pop: str) -> Literal["ok", "down", "slow"]:
 
 
 def set_announcement(plan: Plan, vty: Vty, on: bool) -> None:
-    """Start or stop originating the anycast /32 at a PoP (the PoP's other routes are untouched)."""
+    """Start or stop originating the anycast /32 at a PoP. Its other routes, its unicast /32 among them, are
+    untouched: DNS steering's health checks, not BGP, take a PoP with a dead proxy out of its answers."""
     statement = f"network {plan.topology.anycast.network} route-map ORIGINATE"
     vtysh(vty, "configure terminal", f"router bgp {plan.topology.asn}", "address-family ipv4 unicast",
           statement if on else f"no {statement}")

@@ -1,9 +1,11 @@
-"""A PoP's identity over DNS, on the anycast address: the answer names the PoP that received the query.
+"""A PoP's identity over DNS, on the anycast address and the PoP's unicast one: the answer names the PoP that
+received the query.
 
 CHAOS TXT `id.server` and `hostname.bind` (RFC 4892) return the PoP code, and so does EDNS0 NSID
 (RFC 5001), over UDP and TCP. Probes use it to see which PoP a client lands on.
 
-Run inside a PoP's namespace: `python -m anycastlab.services.pop_dns --pop fra --listen 198.51.100.10`.
+Run inside a PoP's namespace: `python -m anycastlab.services.pop_dns --pop fra --listen 198.51.100.10
+--listen 192.0.2.1` (each `--listen` address gets UDP and TCP).
 """
 
 from __future__ import annotations
@@ -80,24 +82,30 @@ async def _tcp_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         writer.close()
 
 
-async def serve(pop: str, host: str, port: int) -> None:
+async def serve(pop: str, hosts: list[str], port: int) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(pop), local_addr=(host, port))
-    tcp = await asyncio.start_server(lambda r, w: _tcp_client(r, w, pop), host, port)
+    udps: list[asyncio.DatagramTransport] = []
+    tcps: list[asyncio.Server] = []
     try:
+        for host in hosts:
+            udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(pop), local_addr=(host, port))
+            udps.append(udp)
+            tcps.append(await asyncio.start_server(lambda r, w: _tcp_client(r, w, pop), host, port))
         await stop.wait()
     finally:
-        udp.close()
-        tcp.close()
+        for udp in udps:
+            udp.close()
+        for tcp in tcps:
+            tcp.close()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pop", required=True)
-    parser.add_argument("--listen", required=True)
+    parser.add_argument("--listen", required=True, action="append", help="an address to answer on (repeatable)")
     parser.add_argument("--port", type=int, default=53)
     args = parser.parse_args(argv)
     asyncio.run(serve(args.pop, args.listen, args.port))

@@ -70,6 +70,11 @@ def test_address_conflict_with_lab_pool(tmp_path: Path) -> None:
     assert err.field == "eyeballs[0].prefix" and "link pool" in err.message
 
 
+def test_the_pop_unicast_pool_is_kept_free(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "anycast: 192.0.2.7/32\n" + GOOD)
+    assert (err.line, err.field) == (1, "anycast") and "PoP unicast pool 192.0.2.0/24" in err.message
+
+
 def test_anycast_must_be_host_route(tmp_path: Path) -> None:
     err = error_for(tmp_path, "anycast: 198.51.100.0/24\n" + GOOD)
     assert (err.line, err.field) == (1, "anycast") and "/32" in err.message

@@ -73,7 +73,11 @@ def test_pops_announce_anycast_with_their_community(topologies_dir: Path) -> Non
     communities = [plan.pop_community(p.name) for p in plan.pops]
     assert len(set(communities)) == len(communities)
     for pop in plan.pops:
-        assert pop.announce == [ipaddress.IPv4Network("198.51.100.10/32")]
+        unicast = ipaddress.IPv4Network(f"192.0.2.{pop.pop_number}/32")
+        assert pop.announce == [ipaddress.IPv4Network("198.51.100.10/32"), unicast]
+        assert [str(a) for a in pop.lo_addresses] == ["198.51.100.10/32", str(unicast)]
+        assert plan.unicast_of(pop.name) == unicast.network_address
+        assert plan.pop_by_unicast(str(unicast.network_address)) == pop.name
         assert plan.pop_by_community(plan.pop_community(pop.name)) == pop.name
     assert plan.pop_by_community("13335:1:999") is None
 
