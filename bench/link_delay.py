@@ -22,6 +22,7 @@ from typing import Any
 
 from anycastlab.lifecycle import Lab
 from anycastlab.links import control
+from anycastlab.runtime import procs
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "anycastlab")
@@ -121,8 +122,8 @@ def releaser_cpu_s(lab: Lab) -> float | None:
     state = control.read_state(lab.running.directory)
     if state.get("releaser") is None:
         return None
-    fields = Path(f"/proc/{state['releaser']['pid']}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    used = procs.usage(state["releaser"]["pid"])
+    return used.cpu_s if used else None
 
 
 def throughput(lab: Lab) -> dict[str, Any]:
@@ -166,10 +167,8 @@ def releaser_rss_kb(lab: Lab) -> int | None:
     state = control.read_state(lab.running.directory)
     if state.get("releaser") is None:
         return None
-    for line in Path(f"/proc/{state['releaser']['pid']}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return None
+    used = procs.usage(state["releaser"]["pid"])
+    return used.rss_kb if used else None
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from anycastlab.lifecycle import Lab
+from anycastlab.runtime import procs
 from ruamel.yaml import YAML
 
 from bench.lab_bringup import generated_topology
@@ -24,20 +25,13 @@ CLI = str(Path(sys.executable).parent / "anycastlab")
 
 
 def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    used = procs.usage(pid)
+    return used.rss_kb if used else 0
 
 
 def _parent(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
+    used = procs.usage(pid)
+    return used.parent if used else None
 
 
 def memory(lab: Lab) -> dict[str, float]:

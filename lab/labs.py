@@ -12,20 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from .runtime import paths, procs
+from .runtime.ledger import Ledger
 
 
 def _supervisor(directory: Path) -> tuple[int | None, bool]:
     """The supervisor's pid from the ledger, and whether that very process (pid and start time) lives."""
-    try:
-        for line in paths.ledger_file(directory).read_text().splitlines():
-            entry = json.loads(line)
-            if entry.get("kind") == "process" and entry.get("name") == "supervisor":
-                pid, start = int(entry["pid"]), entry.get("start")
-                now = procs.start_time(pid)
-                return pid, now is not None and (start is None or now == start)
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None, False
+    recorded = Ledger(paths.ledger_file(directory)).process("supervisor")
+    return (recorded[0], procs.is_alive(*recorded)) if recorded else (None, False)
 
 
 def _topology_name(directory: Path, file: str = paths.TOPOLOGY_FILE) -> str | None:

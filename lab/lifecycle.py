@@ -210,10 +210,10 @@ def down(name: str | None = None, timeout: float = 30.0) -> float:
     directory = paths.lab_dir(lab_name)
     if not directory.exists():
         raise LabError(f"no lab named {lab_name!r} (running: {', '.join(state.running_labs()) or 'none'})")
-    sup = next((e for e in Ledger(paths.ledger_file(directory)).of_kind("process") if e.name == "supervisor"), None)
-    if sup is not None and procs.is_alive(sup.data["pid"], sup.data.get("start")):
-        os.kill(sup.data["pid"], 15)
-        procs.wait_for(lambda: not procs.is_alive(sup.data["pid"], sup.data.get("start")), timeout)
+    sup = Ledger(paths.ledger_file(directory)).process("supervisor")
+    if sup is not None and procs.is_alive(*sup):
+        os.kill(sup[0], 15)
+        procs.wait_for(lambda: not procs.is_alive(*sup), timeout)
     cleanup.remove(directory)
     return time.monotonic() - started
 

@@ -53,9 +53,9 @@ def pidfile_pid(path: Path, lab_dir: str, holder: int | None) -> int | None:
     return found if lab_dir in cmdline else None
 
 
-def recorded_processes(ledger: Ledger) -> list[tuple[str, int, int | None]]:
+def recorded_processes(ledger: Ledger) -> list[tuple[str, int, float | None]]:
     """Every process the ledger names that is still alive, supervisor first, node shells last."""
-    found: list[tuple[str, int, int | None]] = []
+    found: list[tuple[str, int, float | None]] = []
     entries = list(ledger.entries())
     holders = {e.name: e.data["pid"] for e in entries
                if e.kind == "node" and "pid" in e.data and procs.is_alive(e.data["pid"], e.data.get("start"))}
@@ -99,7 +99,7 @@ def live_namespaces(ledger: Ledger) -> list[str]:
     return sorted(nodes[inode].name for inode, held in ours.items() if held)
 
 
-def unrecorded_in_namespaces(ledger: Ledger, lab_dir: Path) -> list[tuple[int, int | None]]:
+def unrecorded_in_namespaces(ledger: Ledger, lab_dir: Path) -> list[tuple[int, float | None]]:
     """Processes inside the lab's own namespaces (matched by inode, confirmed by the loopback tag) whose
     command line names the lab's run directory, though no pid file or ledger entry names them.
 
@@ -111,7 +111,7 @@ def unrecorded_in_namespaces(ledger: Ledger, lab_dir: Path) -> list[tuple[int, i
     from . import netns  # pyroute2: only when there are namespaces to look in
 
     ours: dict[int, bool] = {}
-    found: list[tuple[int, int | None]] = []
+    found: list[tuple[int, float | None]] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue

@@ -21,7 +21,7 @@ from .paths import nodes_file
 @dataclass(frozen=True)
 class NodeHandle:
     pid: int  # a host pid holding the node's network namespace (/proc/PID/ns/net)
-    start: int | None  # its start time (procs.start_time), so a reused pid is never taken for it
+    start: float | None  # its start time (procs.start_time), so a reused pid is never taken for it
     exec: list[str]  # prefix: run the node's own software (its filesystem, its tools) and wait for it
     spawn: list[str]  # prefix: start a long-lived process in the node; it dies when the spawner does
     netns: list[str]  # prefix: run the host's software in the node's network namespace only

@@ -52,3 +52,10 @@ class Ledger:
 
     def of_kind(self, kind: Kind) -> list[Entry]:
         return [e for e in self.entries() if e.kind == kind]
+
+    def process(self, name: str) -> tuple[int, float | None] | None:
+        """The (pid, start) recorded for the process `name` (the supervisor, `fra/proxy`, ...), if any."""
+        for e in self.of_kind("process"):
+            if e.name == name and "pid" in e.data:
+                return int(e.data["pid"]), e.data.get("start")
+        return None

@@ -47,7 +47,7 @@ def container_name(lab: str, node: str) -> str:
     return f"{lab}-{node}"
 
 
-def handle(pid: int, start: int | None, container: str) -> NodeHandle:
+def handle(pid: int, start: float | None, container: str) -> NodeHandle:
     """nsenter into every namespace but the cgroup's, with the environment `docker exec` would give."""
     env = ["env", "-i", f"PATH={NODE_PATH}", "HOME=/root", "LANG=C.UTF-8", f"TERM={os.environ.get('TERM', 'dumb')}"]
     enter = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--"]

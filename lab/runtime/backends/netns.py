@@ -31,7 +31,7 @@ setLogLevel("error")
 REQUIRED_TOOLS = ["mnexec", "vtysh", "ip", "ping", str(FRR_DIR / "zebra"), str(FRR_DIR / "bgpd")]
 
 
-def handle(pid: int, start: int | None) -> NodeHandle:
+def handle(pid: int, start: float | None) -> NodeHandle:
     """mnexec enters the node's namespaces; `env` runs the command as a shell would (127: not found)."""
     enter = ["mnexec", "-a", str(pid)]
     return NodeHandle(pid=pid, start=start, exec=[*enter, "env"], spawn=enter, netns=enter, vtysh=[],
