@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import click
 from anycastlab.lifecycle import Lab
 
 from .output import emit_json, lab_option, reports_errors, table
-
-
-def _supervisor_running(lab_name: str, pid: int | None) -> bool:
-    """Whether the lab's supervisor still runs (its pid, with its command line checked: pids get reused)."""
-    if pid is None:
-        return False
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"anycastlab.runtime.supervisor" in argv and lab_name.encode() in argv
 
 
 def _sessions(routers: list[dict[str, Any]]) -> tuple[int, int]:
@@ -41,7 +29,7 @@ def status(lab_name: str | None, as_json: bool) -> None:
     """Show the running lab's BGP sessions, PoPs and client catchments."""
     lab = Lab.attach(lab_name)
     data = lab.status()
-    supervisor = _supervisor_running(lab.running.name, lab.running.supervisor_pid)
+    supervisor = lab.running.supervisor_running
     if as_json:
         emit_json({**data, "supervisor_running": supervisor})
         return

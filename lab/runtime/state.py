@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import NoLabError, UnknownNodeError
-from . import handles, paths
+from . import handles, paths, procs
 from .handles import NodeHandle
+from .ledger import Ledger
 from .vtysh import Vty
 
 if TYPE_CHECKING:
@@ -34,6 +35,12 @@ class RunningLab:
     @property
     def pids(self) -> dict[str, int]:
         return {name: h.pid for name, h in self.handles.items()}
+
+    @property
+    def supervisor_running(self) -> bool:
+        """Whether the very supervisor the ledger recorded (pid and start time) still runs."""
+        recorded = Ledger(paths.ledger_file(self.directory)).process("supervisor")
+        return recorded is not None and procs.is_alive(*recorded)
 
     def router_dir(self, router: str) -> Path:
         return self.directory / "nodes" / router
