@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LabError
+from ..runtime.frr import log_message
 from ..runtime.state import RunningLab
 from ..runtime.vtysh import vtysh
 from .model import MAX_DRILL_S
 
 POLL_S = 0.02
 MAX_EVENTS = 20_000
-_PREFIX = re.compile(r"^\S+ \S+ \w+: (\[[^]]*\] )?")
 _KINDS: list[tuple[str, re.Pattern[str]]] = [
     ("session-down", re.compile(r"ADJCHANGE: neighbor \S+ .*Down")),
     ("session-up", re.compile(r"ADJCHANGE: neighbor \S+ .*Up")),
@@ -97,7 +97,7 @@ class LogFollower:
             for raw in data[:end].decode(errors="replace").splitlines():
                 kind = classify(raw)
                 if kind is not None and len(self.events) < MAX_EVENTS:
-                    self.events.append(LogEvent(now, name, kind, _PREFIX.sub("", raw).strip()))
+                    self.events.append(LogEvent(now, name, kind, log_message(raw)))
 
 
 def _size(path: Path) -> int:

@@ -20,8 +20,14 @@ from ..render.frr import RouterConfig
 
 FRR_DIR = Path("/usr/lib/frr")  # on the host (netns runtime) and in images/router alike
 FRR_USER = "frr"
-_LOG_PREFIX = re.compile(r"^\S+ \S+ \w+: (\[[^]]*\])+ ")
+# `2026/12/01 13:00:00 BGP: [M7Q4P-2CQTJ][EC 33554454] message`: date, time, daemon, then any bracketed tags.
+_LOG_PREFIX = re.compile(r"^\S+ \S+ \w+: (?:\[[^]]*\] ?)*")
 _CONFIG_ERROR = re.compile(r"config line \d+|Unknown command|Command incomplete|Ambiguous command")
+
+
+def log_message(line: str) -> str:
+    """An FRR log line without its timestamp, daemon name and message tags: what a person reads."""
+    return _LOG_PREFIX.sub("", line.strip()).strip()
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,7 @@ class DryRun:
                 proc.kill()
                 proc.wait()
                 raise LabError(f"FRR's dry run did not finish within {timeout:.0f} s") from None
-            bad = [_LOG_PREFIX.sub("", line.strip()) for line in out.splitlines() if _CONFIG_ERROR.search(line)]
+            bad = [log_message(line) for line in out.splitlines() if _CONFIG_ERROR.search(line)]
             if proc.returncode != 0 or bad:
                 detail = "; ".join(bad) or out.strip() or f"exit {proc.returncode}"
                 self.problems.append(f"{router} {daemon}: {detail}")
