@@ -16,10 +16,12 @@ IMAGE_APT_PKGS := mmdebstrap
 APT_PKGS := frr mininet iproute2 iptables tcpdump iputils-ping traceroute bind9-dnsutils curl openssl \
             graphviz python3-venv python3-dev gcc libnetfilter-queue-dev nginx-light wrk procps psmisc \
             ca-certificates util-linux
+# The web view's browser tests: Debian's headless Chromium and its driver (Selenium is given their paths).
+APT_PKGS += chromium chromium-driver
 
 SOURCES := $(shell find lab cli -name '*.py' 2>/dev/null) pyproject.toml
 
-.PHONY: help deps system venv docker image up down clean status test unit integration lint bench conformance drills fuzz
+.PHONY: help deps system venv web-assets docker image up down clean status test unit integration lint bench conformance drills fuzz
 
 help:
 	@echo "make up      install what is missing, then boot the default topology (as root; RUNTIME=docker for containers)"
@@ -29,7 +31,22 @@ help:
 	@echo "make down    stop the running lab"
 	@echo "make bench   benchmarks (bring-up, teardown, RSS per router, proxy vs nginx)"
 
-deps: system venv
+deps: system venv web-assets
+
+# The web view's map libraries (world-atlas, d3-geo, topojson-client), pinned by lab/web/package-lock.json, from
+# npm into lab/web/node_modules and copied to lab/web/static/vendor (neither is in git); the page never fetches
+# anything else. npm runs only when the lock file is newer than the copy (apt's nodejs and npm if npm is missing).
+WEB := lab/web
+WEB_VENDOR_FILES := internmap/dist/internmap.min.js d3-array/dist/d3-array.min.js d3-geo/dist/d3-geo.min.js \
+                    topojson-client/dist/topojson-client.min.js world-atlas/land-110m.json world-atlas/countries-110m.json
+
+web-assets: $(WEB)/static/vendor/.installed
+
+$(WEB)/static/vendor/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory system APT_PKGS="nodejs npm"
+	@cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@mkdir -p $(WEB)/static/vendor && cp $(addprefix $(WEB)/node_modules/,$(WEB_VENDOR_FILES)) $(WEB)/static/vendor/
+	@touch $@
 
 # apt-get only runs when a package is missing. policy-rc.d keeps a fresh frr install from starting
 # FRR's own service in the host's namespace: the lab starts its daemons inside its own namespaces.

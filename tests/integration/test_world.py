@@ -1,0 +1,47 @@
+"""A generated world topology boots with real FRR, and where each client lands agrees with the prediction:
+offline prediction (AS graph) ⊇ BGP's best path ∋ the PoP the probes measure (dns and census)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anycastlab.lifecycle import Lab
+from anycastlab.model import load_topology
+from anycastlab.predict import predict
+from anycastlab.probes.probe import run_probe
+from anycastlab.world import to_yaml, world_topology
+
+pytestmark = pytest.mark.integration
+
+
+def test_generated_20_pop_world_boots_and_probes_agree_with_the_prediction(tmp_path: Path, leftovers: Any) -> None:
+    path = tmp_path / "world20.yaml"
+    path.write_text(to_yaml(world_topology(2, pops=20, eyeballs=20, clients_per_isp=1), "test"))
+    topo = load_topology(path)
+    offline = predict(topo).clients()
+    name = f"it-world20-{os.getpid()}"[:32]
+    lab = Lab.up(path, name=name, timeout=120)
+    ledger = leftovers.snapshot(name, tmp_path)
+    try:
+        run = run_probe(lab.running, ["dns", "census"], save=False)
+        for _ in range(10):  # the FIB follows BGP within moments of the gate
+            if run.agree:
+                break
+            time.sleep(0.5)
+            run = run_probe(lab.running, ["dns", "census"], save=False)
+        assert len(run.clients) == 20
+        problems = []
+        for c in run.clients:
+            bgp = set(c.predicted_pops)
+            measured = {r.pop for r in c.methods.values()}
+            if len(bgp) != 1 or not bgp <= offline[c.name] or measured != bgp:
+                problems.append((c.name, sorted(offline[c.name]), sorted(bgp), sorted(measured, key=str)))
+        assert not problems, problems
+        assert len({c.pop for c in run.clients}) >= 5  # a world's worth of catchments, not one PoP for all
+    finally:
+        lab.down()
+        leftovers.assert_none(ledger, name)
