@@ -37,6 +37,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "backbone": ("anycastlab.cli.backbone:backbone", "Backbone RTTs, costs and paths; smart routing, tiered cache."),
     "compare": ("anycastlab.cli.compare:compare", "Time direct-to-origin vs PoP hit, miss, smart routing, tiered."),
     "images": ("anycastlab.cli.images:images", "Build and list the node images of the docker runtime."),
+    "web": ("anycastlab.cli.web:web", "Serve a live page of the lab: map, catchments, PoPs, drills as they happen."),
     "generate": ("anycastlab.cli.generate:generate", "Generate a world topology in real cities (seeded)."),
 }
 

@@ -21,6 +21,7 @@ from ..runtime.state import RunningLab
 from . import edgestats, expectations, faults, http_load, logs
 from .analysis import Probe, Timeline, analyse
 from .expectations import ExpectationResult
+from .live import LiveLog
 from .model import MAX_DRILL_S, Drill, Restore, Wait, check_against
 
 Progress = Callable[[str], None]
@@ -113,8 +114,8 @@ class DrillResult:
 class _Probing:
     """Runs the DNS probes in a thread; keeps every record and each client's answers for `stable`."""
 
-    def __init__(self, lab: RunningLab, drill: Drill, clients: list[str]) -> None:
-        self.lab, self.drill, self.clients = lab, drill, clients
+    def __init__(self, lab: RunningLab, drill: Drill, clients: list[str], stream: LiveLog | None = None) -> None:
+        self.lab, self.drill, self.clients, self.stream = lab, drill, clients, stream
         self.records: list[Probe] = []
         self.stop_event = threading.Event()
         self.error: BaseException | None = None
@@ -126,6 +127,8 @@ class _Probing:
             for record in self._watch(self.lab, self.drill.probes.rate_hz, MAX_DRILL_S, self.clients, self.stop_event,
                                       timeout_s=self.drill.probes.timeout):
                 self.records.append(record)
+                if self.stream is not None:
+                    self.stream.probe(record)
         except BaseException as exc:  # reported by the runner
             self.error = exc
 
@@ -185,7 +188,8 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
         raise LabError(f"drill {drill.name!r} does not fit lab {running.name!r}", problems)
 
     result = DrillResult(drill=drill, lab=running.name, started=time.time(), pops=[p.name for p in plan.pops])
-    probing = _Probing(running, drill, clients)
+    stream = LiveLog(running.directory)  # for observers in other processes (anycastlab web)
+    probing = _Probing(running, drill, clients, stream)
     result.probe_source = probing.source
     follower = logs.LogFollower(running)
     injected: list[faults.Injected] = []
@@ -225,6 +229,7 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
 
     try:
         logs.debug_updates(running, True)
+        stream.start(drill.name, drill.description or "", clients, result.pops, drill.probes.rate_hz)
         follower.start()
         probing.start()
         say(f"probing {len(clients)} clients at {drill.probes.rate_hz:g} Hz ({probing.source})")
@@ -270,9 +275,11 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                 result.expectations += expectations.catchment(step.expect, probing.current(), index)
             result.steps.append(StepResult(index, step.kind, label, rel(started), round(time.time() - started, 3),
                                            ok, detail))
+            stream.step(step.kind, label, ok, started)
         if injected:
             result.steps.append(StepResult(len(drill.steps), "restore", "restore (end of drill) "
                                            + ", ".join(restore(Restore())), rel(time.time()), 0.0, True))
+            stream.step("restore", result.steps[-1].label)
         settled, back = time.time(), wait_stable(1.0, drill.settle, back=True)
         if not back:
             say(f"the clients were not all back on their PoPs {drill.settle:.0f} s after the drill")
@@ -295,6 +302,7 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
             with contextlib.suppress(Exception):
                 wait_stable(1.0, drill.settle, back=True)
             _finish(result, probing, follower, running, clients, drill, load, snaps)
+            stream.end(False, False, result.error, result.timeline.convergence())
             result.expectations += expectations.not_reached(drill, result.expectations, result.error)
             _write(result, report_dir, junit)
         if result.restore_failures:
@@ -303,6 +311,7 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
         raise
     _finish(result, probing, follower, running, clients, drill, load, snaps)
     result.expectations += expectations.whole_drill(drill, result.timeline, result.lost_probes, result.http)
+    stream.end(result.passed, True, None, result.timeline.convergence())
     _write(result, report_dir, junit)
     return result
 

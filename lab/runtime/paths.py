@@ -40,6 +40,7 @@ NODES_FILE = "nodes.json"  # the runtime's name and each node's handle (runtime/
 RUNTIME_FILE = "runtime.json"  # what the runtime's `prepare` decided (runtime/backends/base.py)
 LINKS_FILE = "links.json"  # each link's shaping, as set (links/control.py)
 TOPOLOGY_FILE = "topology.yaml"  # the lab's copy of its topology file
+DRILL_LIVE_FILE = "drill.jsonl"  # the latest drill's steps and probes as they happen (drills/live.py)
 
 
 def ledger_file(directory: Path) -> Path:
@@ -68,3 +69,7 @@ def links_file(directory: Path) -> Path:
 
 def topology_file(directory: Path) -> Path:
     return directory / TOPOLOGY_FILE
+
+
+def drill_live_file(directory: Path) -> Path:
+    return directory / DRILL_LIVE_FILE
