@@ -18,15 +18,23 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from anycastlab.edge.proxy import EdgeProxy
+
+class Managed(Protocol):
+    """What the management API needs of a proxy: the proxy imports this module, never the reverse."""
+
+    def health(self) -> dict[str, Any]: ...
+    def stats(self) -> dict[str, Any]: ...
+    def purge_url(self, url: str) -> int: ...
+    def purge_tag(self, tag: str) -> int: ...
+    def purge_all(self) -> int: ...
+    def set_origin(self, origin: str) -> str: ...
 
 
-def build_app(proxy: EdgeProxy) -> web.Application:
+def build_app(proxy: Managed) -> web.Application:
     async def health(_: web.Request) -> web.Response:
         data = proxy.health()
         return web.json_response(data, status=200 if data["ok"] else 503)
@@ -55,10 +63,10 @@ def build_app(proxy: EdgeProxy) -> web.Application:
     async def origin(request: web.Request) -> web.Response:
         try:
             body = await request.json()
-            proxy.set_origin(str(body["url"]))
+            now = proxy.set_origin(str(body["url"]))
         except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
             return web.json_response({"error": f'expected {{"url": "http://host:port"}}: {exc}'}, status=400)
-        return web.json_response({"origin": proxy.config.origin})
+        return web.json_response({"origin": now})
 
     app = web.Application(client_max_size=64 * 1024)
     app.router.add_get("/health", health)
@@ -68,7 +76,7 @@ def build_app(proxy: EdgeProxy) -> web.Application:
     return app
 
 
-async def start_mgmt(proxy: EdgeProxy, path: Path) -> web.AppRunner:
+async def start_mgmt(proxy: Managed, path: Path) -> web.AppRunner:
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         if path.is_socket():

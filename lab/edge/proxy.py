@@ -567,7 +567,7 @@ class EdgeProxy:
                     name = sock.getsockname()
                     self.bound.append((scheme, str(name[0]), int(name[1])))
         if cfg.mgmt_socket is not None:
-            from anycastlab.edge.mgmt import start_mgmt
+            from anycastlab.edge.mgmt import start_mgmt  # aiohttp: only for a proxy with a management socket
 
             self._mgmt = await start_mgmt(self, cfg.mgmt_socket)
         self._sweeper = self.loop.create_task(self._sweep())
@@ -621,8 +621,9 @@ class EdgeProxy:
         data["connections_open"] = len(self.connections)
         return data
 
-    def set_origin(self, origin: str) -> None:
+    def set_origin(self, origin: str) -> str:
         """Send later misses to another upstream (the lab's tiered cache repoints lower tiers at runtime).
+        Returns the origin now in use.
 
         Requests already talking to the old upstream finish there; its idle connections are closed."""
         old = self.upstream
@@ -632,6 +633,7 @@ class EdgeProxy:
         task = self.loop.create_task(old.drain())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return origin
 
     # ---------------------------------------------------------------- purge
 
