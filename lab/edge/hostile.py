@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..runtime import procs
 from .mgmt import call, health_state
 from .runner import stop_process
 
@@ -275,13 +276,8 @@ def _start(argv: list[str], count: int) -> tuple[subprocess.Popen[str], list[str
 
 
 def _rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    used = procs.usage(pid)
+    return used.rss_kb / 1024 if used else None
 
 
 @contextlib.contextmanager
@@ -314,6 +310,110 @@ def _normal_get_ms(port: int) -> float | None:
     return (time.perf_counter() - t) * 1000 if status == "200" else None
 
 
+class _Attack:
+    """One fuzz run's moving parts: the monitor, the slowloris and the request workers share its report."""
+
+    def __init__(self, report: Report, port: int, tls_port: int, mgmt: Path, proxy_pid: int, seed: int,
+                 slowloris: int, progress: Callable[[str], None] | None) -> None:
+        self.report, self.port, self.tls_port, self.mgmt, self.proxy_pid = report, port, tls_port, mgmt, proxy_pid
+        self.seed, self.slowloris, self.progress = seed, slowloris, progress
+        self.started = time.monotonic()
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.loris: list[socket.socket] = []
+
+    def monitor(self) -> None:
+        report = self.report
+        while not self.stop.wait(1.0):
+            report.health_checks += 1
+            state = health_state(self.mgmt, timeout=2.0)
+            if state != "ok":
+                report.health_failures.append(f"{time.monotonic() - self.started:.1f}s: {state}")
+            ms = _normal_get_ms(self.port)
+            if ms is None:
+                report.get_failures += 1
+            else:
+                report.get_ms.append(ms)
+            rss = _rss_mb(self.proxy_pid)
+            if rss is not None:
+                report.rss_mb.append(rss)
+
+    def open_one(self) -> bool:
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=2.0)
+            s.sendall(b"GET /static/1k.bin HTTP/1.1\r\nHost: x\r\nX-a: ")
+            s.setblocking(False)
+        except OSError:
+            return False
+        self.loris.append(s)
+        self.report.slowloris_opened += 1
+        return True
+
+    def slow(self) -> None:
+        """Keep `slowloris` connections open, each trickling one header byte every 2 s; one the proxy
+        closes (its header timeout) is replaced, so the attack lasts the whole run."""
+        for _ in range(self.slowloris):
+            if self.stop.is_set() or not self.open_one():
+                break
+        while not self.stop.wait(2.0):
+            for s in list(self.loris):
+                if self._trickle(s):
+                    continue
+                self.loris.remove(s)
+                self.report.slowloris_closed_by_proxy += 1
+                s.close()
+                if not self.stop.is_set():
+                    self.open_one()
+
+    @staticmethod
+    def _trickle(s: socket.socket) -> bool:
+        """One more header byte; False once the proxy answered (its 408) or closed the connection."""
+        try:
+            s.recv(4096)  # any bytes (the 408), or b"" (the close)
+            return False
+        except BlockingIOError:
+            pass  # nothing yet: the connection is still held open
+        except OSError:
+            return False
+        try:
+            s.send(b"a")
+        except BlockingIOError:
+            return True  # the send buffer is full: still open
+        except OSError:
+            return False
+        return True
+
+    def one(self, n: int) -> None:
+        rng = random.Random(self.seed * 1_000_003 + n)
+        if rng.random() < 0.03:
+            kind, status = _tls_garbage(rng, self.tls_port), "sent"
+            answer = b""
+        else:
+            kind, data, early = request_for(rng, n)
+            try:
+                status, answer = exchange(self.port, data, early)
+            except OSError as exc:
+                status, answer = f"connect failed ({exc.__class__.__name__})", b""
+        ambiguous = _ambiguous(answer) if b'"origin"' in answer else False
+        report = self.report
+        with self.lock:
+            report.requests += 1
+            report.by_kind[kind] += 1
+            report.statuses[status] += 1
+            if kind.startswith("smuggle.") and status not in ("400", "closed early", "reset", "no answer"):
+                report.smuggle_not_refused.append(f"{kind}: {status}")
+            report.ambiguous_at_origin += ambiguous
+            if self.progress is not None and report.requests % 10_000 == 0:
+                self.progress(f"{report.requests} requests, {len(report.health_failures)} health failures")
+
+
+def _normal_gets(port: int, into: list[float], count: int = 20) -> None:
+    for _ in range(count):
+        ms = _normal_get_ms(port)
+        if ms is not None:
+            into.append(ms)
+
+
 def run(requests: int = 100_000, slowloris: int = 2000, seed: int = 1, threads: int = 8, header_timeout: float = 5.0,
         progress: Callable[[str], None] | None = None) -> Report:
     report = Report()
@@ -321,106 +421,20 @@ def run(requests: int = 100_000, slowloris: int = 2000, seed: int = 1, threads: 
     with tempfile.TemporaryDirectory(prefix="anycastlab-fuzz-") as tmp_name, \
             servers(Path(tmp_name), header_timeout) as (proxy, port, tls_port, mgmt, control):
         report.rss_mb.append(_rss_mb(proxy.pid) or 0.0)
-        for _ in range(20):
-            ms = _normal_get_ms(port)
-            if ms is not None:
-                report.get_ms_before.append(ms)
-        stop = threading.Event()
-
-        def monitor() -> None:
-            while not stop.wait(1.0):
-                report.health_checks += 1
-                state = health_state(mgmt, timeout=2.0)
-                if state != "ok":
-                    report.health_failures.append(f"{time.monotonic() - started:.1f}s: {state}")
-                ms = _normal_get_ms(port)
-                if ms is None:
-                    report.get_failures += 1
-                else:
-                    report.get_ms.append(ms)
-                rss = _rss_mb(proxy.pid)
-                if rss is not None:
-                    report.rss_mb.append(rss)
-
-        loris: list[socket.socket] = []
-
-        def open_one() -> bool:
-            try:
-                s = socket.create_connection(("127.0.0.1", port), timeout=2.0)
-                s.sendall(b"GET /static/1k.bin HTTP/1.1\r\nHost: x\r\nX-a: ")
-                s.setblocking(False)
-            except OSError:
-                return False
-            loris.append(s)
-            report.slowloris_opened += 1
-            return True
-
-        def slow() -> None:
-            """Keep `slowloris` connections open, each trickling one header byte every 2 s; one the proxy
-            closes (its header timeout) is replaced, so the attack lasts the whole run."""
-            for _ in range(slowloris):
-                if stop.is_set() or not open_one():
-                    break
-            while not stop.wait(2.0):
-                for s in list(loris):
-                    try:
-                        answered = s.recv(4096)  # the proxy's 408, or its close
-                    except BlockingIOError:
-                        answered = None
-                    except OSError:
-                        answered = b""
-                    try:
-                        if answered is None:
-                            s.send(b"a")
-                            continue
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        pass
-                    loris.remove(s)
-                    report.slowloris_closed_by_proxy += 1
-                    s.close()
-                    if not stop.is_set():
-                        open_one()
-
-        watchers = [threading.Thread(target=monitor, daemon=True), threading.Thread(target=slow, daemon=True)]
+        _normal_gets(port, report.get_ms_before)
+        attack = _Attack(report, port, tls_port, mgmt, proxy.pid, seed, slowloris, progress)
+        watchers = [threading.Thread(target=attack.monitor, daemon=True),
+                    threading.Thread(target=attack.slow, daemon=True)]
         for w in watchers:
             w.start()
-        lock = threading.Lock()
-
-        def one(n: int) -> None:
-            rng = random.Random(seed * 1_000_003 + n)
-            if rng.random() < 0.03:
-                kind, status = _tls_garbage(rng, tls_port), "sent"
-                answer = b""
-            else:
-                kind, data, early = request_for(rng, n)
-                try:
-                    status, answer = exchange(port, data, early)
-                except OSError as exc:
-                    status, answer = f"connect failed ({exc.__class__.__name__})", b""
-            ambiguous = _ambiguous(answer) if b'"origin"' in answer else False
-            with lock:
-                report.requests += 1
-                report.by_kind[kind] += 1
-                report.statuses[status] += 1
-                if kind.startswith("smuggle.") and status not in ("400", "closed early", "reset", "no answer"):
-                    report.smuggle_not_refused.append(f"{kind}: {status}")
-                report.ambiguous_at_origin += ambiguous
-                if progress is not None and report.requests % 10_000 == 0:
-                    progress(f"{report.requests} requests, {len(report.health_failures)} health failures")
-
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(one, range(requests)))
+            list(pool.map(attack.one, range(requests)))
         report.proxy_alive = proxy.poll() is None
-        for _ in range(20):
-            ms = _normal_get_ms(port)
-            if ms is not None:
-                report.get_ms_after.append(ms)
-        stop.set()
+        _normal_gets(port, report.get_ms_after)
+        attack.stop.set()
         for w in watchers:
             w.join(timeout=10)
-        for s in loris:
+        for s in attack.loris:
             s.close()
         _, stats = call(control, "GET", "/stats")
         smuggled = sum(n for path, n in stats.get("by_path", {}).items() if path.startswith("/echo/smuggle"))
