@@ -39,6 +39,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "images": ("anycastlab.cli.images:images", "Build and list the node images of the docker runtime."),
     "web": ("anycastlab.cli.web:web", "Serve a live page of the lab: map, catchments, PoPs, drills as they happen."),
     "generate": ("anycastlab.cli.generate:generate", "Generate a world topology in real cities (seeded)."),
+    "ddos": ("anycastlab.cli.ddos:ddos", "A bounded attack from bots in the ISPs: per-PoP share, policies."),
 }
 
 
