@@ -18,6 +18,8 @@ APT_PKGS := frr mininet iproute2 iptables tcpdump iputils-ping traceroute bind9-
             ca-certificates util-linux
 # The web view's browser tests: Debian's headless Chromium and its driver (Selenium is given their paths).
 APT_PKGS += chromium chromium-driver
+# `anycastlab ddos`: the bots' packet generator (bounded: -c count, -i interval; never --flood).
+APT_PKGS += hping3
 
 SOURCES := $(shell find lab cli -name '*.py' 2>/dev/null) pyproject.toml
 
