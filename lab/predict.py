@@ -87,71 +87,89 @@ class Prediction:
         }
 
 
-def predict(topo: Topology) -> Prediction:
-    """Every router's best route(s) to the anycast /32 under the lab's Gao-Rexford policy; see the module."""
-    providers: dict[str, list[str]] = {}
-    customers: dict[str, list[str]] = {}
-    peers: dict[str, list[str]] = {}
-    for a, b, rel in _relations(topo):  # b is a's `rel`
-        if rel == "provider":
-            providers.setdefault(a, []).append(b)
-            customers.setdefault(b, []).append(a)
-        elif rel == "customer":  # _relations never yields it today, but the meaning is clear
-            providers.setdefault(b, []).append(a)
-            customers.setdefault(a, []).append(b)
-        else:
-            peers.setdefault(a, []).append(b)
-            peers.setdefault(b, []).append(a)
-    pops = {p.name for p in topo.pops}
-    routes: dict[str, Route] = {p: Route("local", 0, frozenset(), frozenset({p})) for p in sorted(pops)}
+Offers = dict[str, list[tuple[str, Route]]]
 
-    def offer(into: dict[str, list[tuple[str, Route]]], receiver: str, sender: str) -> None:
+
+class _Solver:
+    """The three export phases of Gao-Rexford over the AS graph, each settling routers it reaches first."""
+
+    def __init__(self, topo: Topology) -> None:
+        self.providers: dict[str, list[str]] = {}
+        self.customers: dict[str, list[str]] = {}
+        self.peers: dict[str, list[str]] = {}
+        for a, b, rel in _relations(topo):  # b is a's `rel`
+            if rel == "provider":
+                self._customer_of(a, b)
+            elif rel == "customer":  # _relations never yields it today, but the meaning is clear
+                self._customer_of(b, a)
+            else:
+                self.peers.setdefault(a, []).append(b)
+                self.peers.setdefault(b, []).append(a)
+        self.pops = {p.name for p in topo.pops}
+        self.routes: dict[str, Route] = {p: Route("local", 0, frozenset(), frozenset({p})) for p in sorted(self.pops)}
+
+    def _customer_of(self, customer: str, provider: str) -> None:
+        self.providers.setdefault(customer, []).append(provider)
+        self.customers.setdefault(provider, []).append(customer)
+
+    def offer(self, into: Offers, receiver: str, sender: str) -> None:
         # Every PoP is in the edge AS: a PoP refuses another PoP's announcement (its own ASN in the path).
-        if receiver not in pops:
-            into.setdefault(receiver, []).append((sender, routes[sender]))
+        if receiver not in self.pops:
+            into.setdefault(receiver, []).append((sender, self.routes[sender]))
 
-    def settle(router: str, relation: RouteClass, offers: list[tuple[str, Route]]) -> None:
+    def settle(self, router: str, relation: RouteClass, offers: list[tuple[str, Route]]) -> None:
         shortest = min(r.length for _, r in offers)
         tied = [(n, r) for n, r in offers if r.length == shortest]
-        routes[router] = Route(relation, shortest + 1, frozenset(n for n, _ in tied),
-                               frozenset().union(*(r.pops for _, r in tied)))
+        self.routes[router] = Route(relation, shortest + 1, frozenset(n for n, _ in tied),
+                                    frozenset().union(*(r.pops for _, r in tied)))
 
-    # 1. Customer routes climb to providers, shortest first (breadth-first by length).
-    frontier = sorted(pops)
-    while frontier:
-        offers: dict[str, list[tuple[str, Route]]] = {}
-        for sender in frontier:
-            for provider in providers.get(sender, []):
-                if provider not in routes:
-                    offer(offers, provider, sender)
+    def climb(self) -> None:
+        """1. Customer routes climb to providers, shortest first (breadth-first by length)."""
+        frontier = sorted(self.pops)
+        while frontier:
+            offers: Offers = {}
+            for sender in frontier:
+                for provider in self.providers.get(sender, []):
+                    if provider not in self.routes:
+                        self.offer(offers, provider, sender)
+            for router, found in offers.items():
+                self.settle(router, "customer", found)
+            frontier = sorted(offers)
+
+    def peer_hop(self) -> None:
+        """2. One peer hop: a peer exports only its own and its customers' routes."""
+        offers: Offers = {}
+        for sender in sorted(self.routes):
+            for peer in self.peers.get(sender, []):
+                if peer not in self.routes:
+                    self.offer(offers, peer, sender)
         for router, found in offers.items():
-            settle(router, "customer", found)
-        frontier = sorted(offers)
+            self.settle(router, "peer", found)
 
-    # 2. One peer hop: a peer exports only its own and its customers' routes.
-    offers = {}
-    for sender in sorted(routes):
-        for peer in peers.get(sender, []):
-            if peer not in routes:
-                offer(offers, peer, sender)
-    for router, found in offers.items():
-        settle(router, "peer", found)
-
-    # 3. Everything descends to customers; a router settles at its shortest provider route.
-    heap = [(route.length, name) for name, route in routes.items()]
-    heapq.heapify(heap)
-    pending: dict[str, list[tuple[str, Route]]] = {}
-    while heap:
-        length, sender = heapq.heappop(heap)
-        if sender not in routes:  # settle now: every provider offer of this length has arrived
-            settle(sender, "provider", [o for o in pending.pop(sender) if o[1].length == length - 1])
-        elif routes[sender].length != length:
-            continue
-        for customer in customers.get(sender, []):
-            if customer in routes or customer in pops:
+    def descend(self) -> None:
+        """3. Everything descends to customers; a router settles at its shortest provider route."""
+        heap = [(route.length, name) for name, route in self.routes.items()]
+        heapq.heapify(heap)
+        pending: Offers = {}
+        while heap:
+            length, sender = heapq.heappop(heap)
+            if sender not in self.routes:  # settle now: every provider offer of this length has arrived
+                self.settle(sender, "provider", [o for o in pending.pop(sender) if o[1].length == length - 1])
+            elif self.routes[sender].length != length:
                 continue
-            first = customer not in pending
-            offer(pending, customer, sender)
-            if first:
-                heapq.heappush(heap, (routes[sender].length + 1, customer))
-    return Prediction(topo, routes)
+            for customer in self.customers.get(sender, []):
+                if customer in self.routes or customer in self.pops:
+                    continue
+                first = customer not in pending
+                self.offer(pending, customer, sender)
+                if first:
+                    heapq.heappush(heap, (self.routes[sender].length + 1, customer))
+
+
+def predict(topo: Topology) -> Prediction:
+    """Every router's best route(s) to the anycast /32 under the lab's Gao-Rexford policy; see the module."""
+    solver = _Solver(topo)
+    solver.climb()
+    solver.peer_hop()
+    solver.descend()
+    return Prediction(topo, solver.routes)
