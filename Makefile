@@ -15,7 +15,7 @@ IMAGE_APT_PKGS := mmdebstrap
 # Debian/Ubuntu packages the lab, its tests and its benchmarks use.
 APT_PKGS := frr mininet iproute2 iptables tcpdump iputils-ping traceroute bind9-dnsutils curl openssl \
             graphviz python3-venv python3-dev gcc libnetfilter-queue-dev nginx-light wrk procps psmisc \
-            ca-certificates util-linux
+            ca-certificates util-linux gdnsd unbound
 # The web view's browser tests: Debian's headless Chromium and its driver (Selenium is given their paths).
 APT_PKGS += chromium chromium-driver
 # `anycastlab ddos`: the bots' packet generator (bounded: -c count, -i interval; never --flood).

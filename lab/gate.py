@@ -1,5 +1,6 @@
 """The readiness gate: a lab is ready when BGP says so (the anycast /32 and every PoP's unicast /32 at every
-eyeball) and every client reaches the anycast address."""
+eyeball) and every client reaches the anycast address; with DNS steering on, also every ISP's resolver and the
+authoritative server answering, with every PoP's health check UP."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ class GateReport:
     routes_missing: list[str] = field(default_factory=list)
     clients_unreachable: list[str] = field(default_factory=list)
     checked_clients: bool = False
+    steering_missing: list[str] = field(default_factory=list)  # DNS steering's servers, when it is on
 
     @property
     def ready(self) -> bool:
         return (self.checked_clients and not self.sessions_down and not self.routes_missing
-                and not self.clients_unreachable)
+                and not self.clients_unreachable and not self.steering_missing)
 
     def summary(self) -> str:
         up = self.sessions_total - len(self.sessions_down)
@@ -41,12 +43,15 @@ class GateReport:
                          "(anycast and PoP unicast at eyeballs, origin at PoPs)")
         if self.checked_clients:
             parts.append(f"{len(self.clients_unreachable)} clients cannot reach the anycast address")
+        if self.steering_missing:
+            parts.append(f"DNS steering: {len(self.steering_missing)} not ready")
         return "; ".join(parts)
 
     def missing(self) -> list[str]:
         return ([f"session not established: {s}" for s in self.sessions_down]
                 + [f"route missing on: {r}" for r in self.routes_missing]
-                + [f"client cannot reach the anycast address: {c}" for c in self.clients_unreachable])
+                + [f"client cannot reach the anycast address: {c}" for c in self.clients_unreachable]
+                + [f"DNS steering: {m}" for m in self.steering_missing])
 
 
 def check(lab: RunningLab, pool: ThreadPoolExecutor) -> GateReport:
@@ -87,6 +92,10 @@ def check(lab: RunningLab, pool: ThreadPoolExecutor) -> GateReport:
     reach = pool.map(lambda c: (c.name, ping(lab.exec_argv(c.name, []), str(plan.topology.anycast.ip))), plan.clients)
     report.clients_unreachable = [name for name, ok in reach if not ok]
     report.checked_clients = True
+    if plan.topology.steering.dns_on and not report.clients_unreachable:
+        from .steering.service import check as steering_check
+
+        report.steering_missing = steering_check(lab)  # resolvers answering, gdnsd answering, every PoP UP
     return report
 
 

@@ -199,6 +199,94 @@ class Latency(Strict):
     per_hop_ms: float = Field(default=geo.PER_HOP_MS, ge=0, le=100)
 
 
+def _whole_seconds(value: object, what: str = "duration") -> int:
+    """A duration in the lab's grammar (`30s`, `2m`) that must be whole seconds: DNS TTLs and gdnsd's
+    monitor timers are integers."""
+    from .durations import seconds
+
+    secs = seconds(value, what)
+    if secs != int(secs):
+        raise ValueError(f"{value!r} is not a whole number of seconds (DNS and gdnsd count whole seconds)")
+    return int(secs)
+
+
+WholeSeconds = Annotated[int, BeforeValidator(_whole_seconds)]
+DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class HealthChecks(Strict):
+    """gdnsd's http_status monitor of each PoP's proxy, on the PoP's unicast address. gdnsd's own defaults
+    (10 s interval, down after 10 failures) take about 100 s to notice a dead PoP; these take 2-4 s."""
+
+    interval: WholeSeconds = Field(default=2, ge=2, le=255, description="between checks of one PoP")
+    timeout: WholeSeconds = Field(default=1, ge=1, le=254, description="a check slower than this fails")
+    down_after: int = Field(default=2, ge=1, le=65535, description="failed checks before a PoP is DOWN")
+    up_after: int = Field(default=2, ge=1, le=65535, description="good checks in a row before a DOWN PoP is UP")
+    path: str = Field(default="/cdn-cgi/trace", pattern=r"^/[A-Za-z0-9._~/?=&%-]*$",
+                      description="answered by the PoP's proxy itself (no origin involved)")
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> HealthChecks:
+        if self.timeout >= self.interval:
+            raise ValueError(f"timeout ({self.timeout}s) must be shorter than interval ({self.interval}s)")
+        return self
+
+    @property
+    def detection_s(self) -> tuple[float, float]:
+        """Fastest and slowest time from a PoP's death to gdnsd marking it DOWN: the first failed check comes
+        0..interval after it, then down_after - 1 more intervals, and a check that times out takes `timeout`."""
+        base = (self.down_after - 1) * self.interval
+        return (float(base), float(base + self.interval + self.timeout))
+
+
+class Resolvers(Strict):
+    """unbound in every eyeball ISP (the ISP's caching resolver, which its clients use)."""
+
+    min_ttl: WholeSeconds = Field(default=0, ge=0, le=86400, description="cache-min-ttl: stretch short TTLs")
+    max_ttl: WholeSeconds = Field(default=86400, ge=1, le=604800, description="cache-max-ttl")
+    serve_expired: bool = Field(default=False, description="answer from expired cache entries (RFC 8767)")
+    serve_expired_ttl: WholeSeconds = Field(default=30, ge=0, le=86400,
+                                            description="with serve_expired: how long past expiry")
+
+
+class DnsSteering(Strict):
+    """DNS-based steering beside anycast: gdnsd on the origin's service address is authoritative for `zone`,
+    answers `name` with the nearest healthy PoP's unicast address (nearest for the asking resolver's ISP),
+    and `anycast_name` with the anycast address."""
+
+    enabled: bool = True
+    zone: str = "example.com"
+    name: str = Field(default="dns.example.com", description="the DNS-steered name")
+    anycast_name: str = Field(default="www.example.com", description="resolves to the anycast address")
+    ttl: WholeSeconds = Field(default=30, ge=1, le=86400, description="of the steered and the anycast answer")
+    health: HealthChecks = HealthChecks()
+    resolvers: Resolvers = Resolvers()
+
+    @field_validator("zone", "name", "anycast_name")
+    @classmethod
+    def _dns_name(cls, value: str) -> str:
+        if not DNS_NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not a lowercase DNS name like dns.example.com")
+        return value
+
+    @model_validator(mode="after")
+    def _names_in_zone(self) -> DnsSteering:
+        for name in (self.name, self.anycast_name):
+            if not name.endswith("." + self.zone):
+                raise ValueError(f"{name!r} is not inside the zone {self.zone!r}")
+        if self.name == self.anycast_name:
+            raise ValueError("name and anycast_name must differ (one is steered by DNS, the other is anycast)")
+        return self
+
+
+class Steering(Strict):
+    dns: DnsSteering | None = Field(default=None, description="off unless given")
+
+    @property
+    def dns_on(self) -> bool:
+        return self.dns is not None and self.dns.enabled
+
+
 class Topology(Strict):
     name: str
     description: str = ""
@@ -221,6 +309,7 @@ class Topology(Strict):
     tiered_cache: TieredCache | None = None
     hostnames: list[str] = Field(default=["www.example.com", "example.com"], min_length=1,
                                  description="names the PoPs' certificates cover (SNI picks the certificate)")
+    steering: Steering = Field(default=Steering(), description="DNS-based steering beside anycast (lab/steering)")
 
     _asn = field_validator("asn")(_check_asn)
 
@@ -332,6 +421,7 @@ def check_references(topo: Topology) -> Iterator[tuple[Loc, str]]:
         yield from refs("tiered_cache", None, "upper", topo.tiered_cache.upper, pops, "PoP", "")
     yield from _conflicting_relations(topo)
     yield from _address_conflicts(topo)
+    yield from _steering_room(topo)
     yield from _unknown_cities(topo)
     yield from _link_overrides(topo)
 
@@ -409,6 +499,16 @@ def _conflicting_relations(topo: Topology) -> Iterator[tuple[Loc, str]]:
         if key in declared and declared[key] != seen_as:
             yield loc, f"{me} and {other} are declared twice with different relations"
         declared.setdefault(key, seen_as)
+
+
+def _steering_room(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    """With DNS steering on, each ISP's resolver takes the last address of the ISP's client prefix."""
+    if not topo.steering.dns_on:
+        return
+    for i, e in enumerate(topo.eyeballs):
+        if e.prefix is not None and e.prefix.num_addresses < 2 * e.clients + 2:
+            yield (("eyeballs", i, "prefix"), f"prefix {e.prefix} has no room for the ISP's resolver beside "
+                   f"{e.clients} client links (steering.dns takes its last /31)")
 
 
 def _address_conflicts(topo: Topology) -> Iterator[tuple[Loc, str]]:

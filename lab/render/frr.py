@@ -43,7 +43,7 @@ class RouterConfig:
 
 
 def render_router(plan: Plan, node: Node) -> RouterConfig:
-    parts = {"zebra": _zebra(node), "bgpd": _bgpd(plan, node)}
+    parts = {"zebra": _zebra(plan, node), "bgpd": _bgpd(plan, node)}
     if plan.topology.bfd.enabled:
         parts["bfdd"] = _bfdd(plan)
     if node.ospf:
@@ -55,14 +55,20 @@ def render_all(plan: Plan) -> dict[str, RouterConfig]:
     return {n.name: render_router(plan, n) for n in plan.routers}
 
 
-def _zebra(node: Node) -> str:
+def _zebra(plan: Plan, node: Node) -> str:
     """Addresses are set by the runtime through netlink. On the backbone, routes learnt from OSPF prefer the
     router's loopback as source: a connection then has no link address in it, so its replies follow OSPF
-    (and smart routing's costs) too, rather than the connected /31 of whichever link it first left by."""
+    (and smart routing's costs) too, rather than the connected /31 of whichever link it first left by.
+    With DNS steering on, the origin's routes learnt over transit prefer its public service address: gdnsd's
+    health checks of the PoPs' unicast addresses leave from it, and a link /31 would get no reply."""
     if not node.ospf:
         return ""
-    return (f"route-map BACKBONE-SRC permit 10\n set src {node.loopback}\nexit\n!\n"
-            "ip protocol ospf route-map BACKBONE-SRC\n!\n")
+    out = (f"route-map BACKBONE-SRC permit 10\n set src {node.loopback}\nexit\n!\n"
+           "ip protocol ospf route-map BACKBONE-SRC\n!\n")
+    if node.role == "origin" and plan.topology.steering.dns_on:
+        out += (f"route-map TRANSIT-SRC permit 10\n set src {node.lo_addresses[0].ip}\nexit\n!\n"
+                "ip protocol bgp route-map TRANSIT-SRC\n!\n")
+    return out
 
 
 def _bfdd(plan: Plan) -> str:

@@ -31,6 +31,7 @@ from ..links import control as links
 from ..plan import Plan
 from ..render.frr import render_all
 from ..services import edge
+from ..steering import service as steering
 from . import handles, paths, procs, zygote
 from .backends import DEFAULT, NAMES, runtime_class
 from .backends.base import Runtime
@@ -96,6 +97,7 @@ class Supervisor:
         proxies = self._start_edge(lab)
         self._wait_edge_healthy(proxies)
         backbone.start(lab, self._child)  # RTT prober; smart routing's OSPF costs
+        steering.start(lab, self._child, self.events.emit)  # gdnsd and the ISPs' unbound, when steering.dns is on
         self.events.emit("gate", "waiting for BGP to converge and clients to reach the anycast address")
         report = gate.wait_ready(lab, timeout, self._gate_progress)
         if not report.ready:

@@ -76,9 +76,18 @@ def proxy_argv(plan: Plan, lab: str, pop: str) -> list[str]:
             "--mgmt-socket", str(proxy_socket(lab, pop)), "--ca-dir", str(paths.ca_dir(lab))]
     for address in extra_listen(plan, pop):
         args += ["--listen", address]
-    for hostname in plan.topology.hostnames:
+    for hostname in certificate_names(plan):
         args += ["--hostname", hostname]
     return module_argv(*args)
+
+
+def certificate_names(plan: Plan) -> list[str]:
+    """The names PoP certificates cover: the topology's, and with DNS steering on its two names as well."""
+    names = list(plan.topology.hostnames)
+    dns = plan.topology.steering.dns
+    if dns is not None and dns.enabled:
+        names += [n for n in (dns.anycast_name, dns.name) if n not in names]
+    return names
 
 
 def proxy_healthy(lab: str, pop: str) -> bool:

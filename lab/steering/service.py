@@ -1,0 +1,168 @@
+"""Running the steering plane inside a lab: gdnsd in the origin's namespace, one unbound per eyeball ISP in the
+ISP router's namespace. The supervisor starts them (its children, in the ledger: `down` ends them); the gate
+asks `check` whether they answer; the experiment reloads the TTL and flushes the resolvers between runs.
+
+Both are the host's Debian packages (gdnsd, unbound), so this runs on the netns runtime, where nodes share
+the host's filesystem; a docker lab with steering on is refused with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import LabError
+from ..runtime import netns, paths, procs
+from ..runtime.ledger import Ledger
+from ..runtime.state import RunningLab
+from . import render
+from .dnsquery import query
+from .plan import SteeringPlan, steering_plan
+
+GDNSD = "/usr/sbin/gdnsd"
+GDNSDCTL = "/usr/bin/gdnsdctl"
+UNBOUND = "/usr/sbin/unbound"
+UNBOUND_CONTROL = "/usr/sbin/unbound-control"
+START_TIMEOUT = 15.0
+
+
+def directory(lab_name: str) -> Path:
+    return paths.lab_dir(lab_name) / "steering"
+
+
+def gdnsd_dir(lab_name: str) -> Path:
+    return directory(lab_name) / "gdnsd"
+
+
+def resolver_dir(lab_name: str, isp: str) -> Path:
+    return directory(lab_name) / "unbound" / isp
+
+
+def write_gdnsd(lab_name: str, sp: SteeringPlan, serial: int = 1) -> Path:
+    folder = gdnsd_dir(lab_name)
+    (folder / "zones").mkdir(parents=True, exist_ok=True)
+    (folder / "config").write_text(render.gdnsd_config(sp, folder))
+    (folder / "zones" / sp.config.zone).write_text(render.zone_file(sp, serial))
+    return folder
+
+
+def start(lab: RunningLab, record_child: Callable[[str, int], None], emit: Callable[[str, str], None]) -> None:
+    """Put each resolver's address on its ISP router's loopback, then start gdnsd and every unbound."""
+    sp = steering_plan(lab.plan)
+    if sp is None:
+        return
+    if lab.runtime != "netns":
+        raise LabError("steering.dns runs the host's gdnsd and unbound: it needs the netns runtime")
+    for binary in (GDNSD, UNBOUND):
+        if not Path(binary).exists():
+            raise LabError(f"steering.dns needs {binary} (Debian packages gdnsd and unbound: `make deps`)")
+    ledger = Ledger(paths.ledger_file(lab.directory))
+    ledger.record("dir", "steering", path=str(directory(lab.name)))
+    emit("steering", f"starting gdnsd on {lab.plan.topology.origin.name} and unbound in "
+                     f"{len(sp.resolvers)} ISPs (TTL {sp.config.ttl} s)")
+    for resolver in sp.resolvers.values():
+        with netns.iproute(lab.pid(resolver.isp)) as ipr:
+            ipr.addr("add", index=ipr.link_lookup(ifname="lo")[0], address=str(resolver.address), prefixlen=32)
+    folder = write_gdnsd(lab.name, sp)
+    check = subprocess.run([GDNSD, "-c", str(folder), "checkconf"], capture_output=True, text=True, timeout=30)
+    if check.returncode != 0:
+        raise LabError(f"gdnsd rejected the rendered configuration: {check.stderr.strip()[-400:]}")
+    origin = lab.plan.topology.origin.name
+    proc = procs.spawn([GDNSD, "-c", str(folder), "start"], prefix=lab.handle(origin).spawn,
+                       log=folder / "gdnsd.log")
+    record_child("steering/gdnsd", proc.pid)
+    for resolver in sp.resolvers.values():
+        rdir = resolver_dir(lab.name, resolver.isp)
+        rdir.mkdir(parents=True, exist_ok=True)
+        conf = rdir / "unbound.conf"
+        conf.write_text(render.unbound_config(sp.config, resolver, str(sp.authoritative), rdir))
+        proc = procs.spawn([UNBOUND, "-d", "-c", str(conf)], prefix=lab.handle(resolver.isp).spawn,
+                           log=rdir / "unbound.log")
+        record_child(f"steering/unbound-{resolver.isp}", proc.pid)
+
+
+def states(lab_name: str) -> dict[str, str]:
+    """gdnsd's monitored state of each PoP (`UP`, `DOWN`, ...), by PoP unicast address."""
+    out = subprocess.run([GDNSDCTL, "-c", str(gdnsd_dir(lab_name)), "-o", "-t", "5", "states"],
+                         capture_output=True, text=True, timeout=15)
+    if out.returncode != 0:
+        raise LabError(f"gdnsdctl states failed: {out.stderr.strip()[-300:]}")
+    data: Any = json.loads(out.stdout)  # {"192.0.2.1/proxy": {"state": "UP", "real_state": "UP"}, ...}
+    return {name.split("/", 1)[0]: str(value.get("state", "?")) for name, value in data.items()
+            if name.endswith(f"/{render.SERVICE}") and isinstance(value, dict)}
+
+
+def pop_states(lab: RunningLab) -> dict[str, str]:
+    """gdnsd's state of each PoP, by PoP name."""
+    sp = steering_plan(lab.plan)
+    if sp is None:
+        return {}
+    raw = states(lab.name)
+    return {pop: raw.get(str(address), "unknown") for pop, address in sp.unicast.items()}
+
+
+def check(lab: RunningLab) -> list[str]:
+    """What is not ready yet: a resolver that does not answer the anycast name with the anycast address, gdnsd
+    not answering the steered name, or a PoP gdnsd does not see UP."""
+    sp = steering_plan(lab.plan)
+    if sp is None:
+        return []
+    missing = []
+    origin = lab.plan.topology.origin.name
+    steered = query(lab.pid(origin), str(sp.authoritative), sp.config.name, timeout_s=0.5, tries=1)
+    if steered is None or not steered.addresses:
+        missing.append(f"gdnsd on {origin} does not answer {sp.config.name}")
+    try:
+        down = [pop for pop, state in pop_states(lab).items() if not state.startswith("UP")]
+        if down:
+            missing.append(f"gdnsd's health checks do not see {', '.join(down)} up yet")
+    except (LabError, ValueError, subprocess.TimeoutExpired) as exc:
+        missing.append(f"gdnsd's states: {exc}")
+    for resolver in sp.resolvers.values():
+        got = query(lab.pid(resolver.isp), str(resolver.address), sp.config.anycast_name, timeout_s=0.5, tries=1)
+        if got is None or got.addresses != (str(sp.anycast),):
+            missing.append(f"{resolver.isp}'s resolver {resolver.address} does not answer {sp.config.anycast_name}")
+    return missing
+
+
+def set_ttl(lab: RunningLab, ttl: int, serial: int) -> SteeringPlan:
+    """Serve both names at `ttl` from now on (zone rewritten, gdnsd reloaded); the caller flushes resolvers."""
+    sp = steering_plan(lab.plan)
+    if sp is None:
+        raise LabError(f"lab {lab.name} has no steering.dns")
+    sp = replace(sp, config=sp.config.model_copy(update={"ttl": ttl}))
+    folder = gdnsd_dir(lab.name)
+    (folder / "zones" / sp.config.zone).write_text(render.zone_file(sp, serial))
+    out = subprocess.run([GDNSDCTL, "-c", str(folder), "-o", "-t", "10", "reload-zones"],
+                         capture_output=True, text=True, timeout=20)
+    if out.returncode != 0:
+        raise LabError(f"gdnsd did not reload its zone: {out.stderr.strip()[-300:]}")
+    return sp
+
+
+def flush_resolvers(lab: RunningLab) -> None:
+    """Empty every ISP resolver's cache for the lab's zone (between the experiment's runs)."""
+    sp = steering_plan(lab.plan)
+    if sp is None:
+        return
+    for resolver in sp.resolvers.values():
+        conf = resolver_dir(lab.name, resolver.isp) / "unbound.conf"
+        out = subprocess.run([UNBOUND_CONTROL, "-c", str(conf), "flush_zone", sp.config.zone],
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            raise LabError(f"{resolver.isp}'s unbound did not flush: {(out.stderr or out.stdout).strip()[-200:]}")
+
+
+def wait_ready(lab: RunningLab, timeout: float = START_TIMEOUT) -> list[str]:
+    """Poll `check` until nothing is missing or `timeout`; what is still missing (empty when ready)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = check(lab)
+        if not missing or time.monotonic() >= deadline:
+            return missing
+        time.sleep(0.25)
