@@ -25,85 +25,107 @@ def _q(text: str) -> str:
 
 
 def dot_source(plan: Plan, last: dict[str, Any] | None, lab: str | None = None) -> str:
-    colours = pop_colours([p.name for p in plan.pops])
-    landed: dict[str, str | None] = {}
-    agree: dict[str, bool] = {}
-    for client in (last or {}).get("clients", []):
-        landed[client["name"]] = client.get("pop")
-        agree[client["name"]] = bool(client.get("agree"))
-    share = Counter(p for p in landed.values())
-    topo = plan.topology
+    dot = _Dot(plan, last)
     lines = [
         "graph catchments {",
         "  graph [rankdir=LR, fontname=Helvetica, fontsize=11, newrank=true, splines=true,",
         f"         label={_q(_title(plan, last, lab))}, labelloc=t];",
         "  node [fontname=Helvetica, fontsize=10, style=filled, fillcolor=white];",
         "  edge [color=\"#888888\"];",
+        *dot.as_clusters(),
+        *dot.group_edges,
+        *dot.links(),
+        *dot.legend(),
+        "}",
     ]
-    grouped: set[str] = set()
-    group_edges: list[str] = []
-    by_asn: dict[int, list[str]] = defaultdict(list)
-    for node in plan.routers:
-        if node.asn is not None:
-            by_asn[node.asn].append(node.name)
-    for asn, members in by_asn.items():
-        roles = {plan.nodes[m].role for m in members}
-        if "pop" in roles:
-            label = f"AS{asn} edge network: anycast {topo.anycast.ip}"
-        else:
-            label = f"AS{asn} " + "/".join(sorted(roles))
-        lines.append(f"  subgraph {_q('cluster_as' + str(asn))} {{")
-        lines.append(f"    label={_q(label)}; style=rounded; color=\"#999999\";")
-        for name in members:
-            node = plan.nodes[name]
-            if node.role == "pop":
-                count = share.get(name, 0)
-                label = f"{name} (PoP)\n{count} client{'' if count == 1 else 's'}"
-                lines.append(f"    {_q(name)} [shape=doubleoctagon, fillcolor={_q(colours[name])}, "
-                             f"label={_q(label)}];")
-            elif node.role == "eyeball":
-                label = f"{name}\nAS{asn} eyeball"
-                lines.append(f"    {_q(name)} [shape=box, style=\"rounded,filled\", fillcolor=\"#F5F5F5\", "
-                             f"label={_q(label)}];")
-                clients = [c for c in plan.clients if c.isp == name]
-                if len(clients) <= MAX_CLIENTS_DRAWN:
-                    for client in clients:
-                        lines.append("    " + _client(client.name, str(client_address(client)), landed, agree,
-                                                      colours))
-                else:
-                    grouped.update(c.name for c in clients)
-                    nodes, edges = _client_groups(name, [c.name for c in clients], landed, agree, colours)
-                    lines += ["    " + n for n in nodes]
-                    group_edges += edges
-            elif node.role == "origin":
-                label = f"{name}\nAS{asn} origin"
-                lines.append(f"    {_q(name)} [shape=cylinder, label={_q(label)}];")
-            else:
-                label = f"{name}\nAS{asn}"
-                lines.append(f"    {_q(name)} [shape=box, label={_q(label)}];")
-        lines.append("  }")
-    lines += group_edges
-    for link in plan.links:
-        if link.a in grouped or link.b in grouped:
-            continue
-        if link.kind == "backbone":
-            style = 'style=dashed, color="#444444"'
-        elif link.kind == "access":
-            pop = landed.get(link.b if plan.nodes[link.b].role == "client" else link.a)
-            style = f"color={_q(colours.get(pop or '', '#BBBBBB'))}, penwidth=1.5"
-        else:
-            style = "penwidth=1.2"
-        lines.append(f"  {_q(link.a)} -- {_q(link.b)} [{style}];")
-    lines.append("  subgraph cluster_legend {")
-    lines.append('    label="clients by measured PoP"; style=rounded; color="#999999";')
-    for pop, colour in colours.items():
-        lines.append(f"    {_q('legend_' + pop)} [shape=box, fillcolor={_q(colour)}, "
-                     f"label={_q(f'{pop}: {share.get(pop, 0)} of {len(landed)}')}];")
-    if share.get(None) or len(landed) < len(plan.clients):
-        lines.append(f"    \"legend_unknown\" [shape=box, fillcolor={_q(UNKNOWN)}, label=\"no PoP measured\"];")
-    lines.append("  }")
-    lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+class _Dot:
+    """The graph's pieces: one cluster per AS with its nodes, the links, and the legend."""
+
+    def __init__(self, plan: Plan, last: dict[str, Any] | None) -> None:
+        self.plan = plan
+        self.colours = pop_colours([p.name for p in plan.pops])
+        self.landed: dict[str, str | None] = {}
+        self.agree: dict[str, bool] = {}
+        for client in (last or {}).get("clients", []):
+            self.landed[client["name"]] = client.get("pop")
+            self.agree[client["name"]] = bool(client.get("agree"))
+        self.share = Counter(p for p in self.landed.values())
+        self.grouped: set[str] = set()  # clients drawn as one node per PoP, not each
+        self.group_edges: list[str] = []
+
+    def as_clusters(self) -> list[str]:
+        by_asn: dict[int, list[str]] = defaultdict(list)
+        for node in self.plan.routers:
+            if node.asn is not None:
+                by_asn[node.asn].append(node.name)
+        lines = []
+        for asn, members in by_asn.items():
+            roles = {self.plan.nodes[m].role for m in members}
+            if "pop" in roles:
+                label = f"AS{asn} edge network: anycast {self.plan.topology.anycast.ip}"
+            else:
+                label = f"AS{asn} " + "/".join(sorted(roles))
+            lines.append(f"  subgraph {_q('cluster_as' + str(asn))} {{")
+            lines.append(f"    label={_q(label)}; style=rounded; color=\"#999999\";")
+            for name in members:
+                lines += self.router(name, asn)
+            lines.append("  }")
+        return lines
+
+    def router(self, name: str, asn: int) -> list[str]:
+        role = self.plan.nodes[name].role
+        if role == "pop":
+            count = self.share.get(name, 0)
+            label = f"{name} (PoP)\n{count} client{'' if count == 1 else 's'}"
+            return [f"    {_q(name)} [shape=doubleoctagon, fillcolor={_q(self.colours[name])}, label={_q(label)}];"]
+        if role == "eyeball":
+            label = f"{name}\nAS{asn} eyeball"
+            head = f"    {_q(name)} [shape=box, style=\"rounded,filled\", fillcolor=\"#F5F5F5\", label={_q(label)}];"
+            return [head, *self.clients_of(name)]
+        if role == "origin":
+            label = f"{name}\nAS{asn} origin"
+            return [f"    {_q(name)} [shape=cylinder, label={_q(label)}];"]
+        label = f"{name}\nAS{asn}"
+        return [f"    {_q(name)} [shape=box, label={_q(label)}];"]
+
+    def clients_of(self, isp: str) -> list[str]:
+        clients = [c for c in self.plan.clients if c.isp == isp]
+        if len(clients) <= MAX_CLIENTS_DRAWN:
+            return ["    " + _client(c.name, str(client_address(c)), self.landed, self.agree, self.colours)
+                    for c in clients]
+        self.grouped.update(c.name for c in clients)
+        nodes, edges = _client_groups(isp, [c.name for c in clients], self.landed, self.agree, self.colours)
+        self.group_edges += edges
+        return ["    " + n for n in nodes]
+
+    def links(self) -> list[str]:
+        lines = []
+        for link in self.plan.links:
+            if link.a in self.grouped or link.b in self.grouped:
+                continue
+            if link.kind == "backbone":
+                style = 'style=dashed, color="#444444"'
+            elif link.kind == "access":
+                pop = self.landed.get(link.b if self.plan.nodes[link.b].role == "client" else link.a)
+                style = f"color={_q(self.colours.get(pop or '', '#BBBBBB'))}, penwidth=1.5"
+            else:
+                style = "penwidth=1.2"
+            lines.append(f"  {_q(link.a)} -- {_q(link.b)} [{style}];")
+        return lines
+
+    def legend(self) -> list[str]:
+        lines = ["  subgraph cluster_legend {",
+                 '    label="clients by measured PoP"; style=rounded; color="#999999";']
+        for pop, colour in self.colours.items():
+            lines.append(f"    {_q('legend_' + pop)} [shape=box, fillcolor={_q(colour)}, "
+                         f"label={_q(f'{pop}: {self.share.get(pop, 0)} of {len(self.landed)}')}];")
+        if self.share.get(None) or len(self.landed) < len(self.plan.clients):
+            lines.append(f"    \"legend_unknown\" [shape=box, fillcolor={_q(UNKNOWN)}, label=\"no PoP measured\"];")
+        lines.append("  }")
+        return lines
 
 
 def _client(name: str, address: str, landed: dict[str, str | None], agree: dict[str, bool],
