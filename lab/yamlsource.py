@@ -91,6 +91,20 @@ def _choices(names: Sequence[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
+# pydantic's type errors, as what the value must be.
+_MUST_BE = {
+    "int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+    "float_parsing": "a number", "float_type": "a number",
+    "bool_parsing": "true or false", "bool_type": "true or false",
+    "string_type": "text",
+    "list_type": "a list", "tuple_type": "a list", "set_type": "a list",
+    "dict_type": "a mapping (key: value)", "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+}
+_BOUNDS = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
+           "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}
+
+
 def _wording(error: Any, fields: list[str] | None) -> str:
     """pydantic's message for a person: our own ValueErrors as written, pydantic's in the lab's words."""
     kind, ctx, given = error["type"], error.get("ctx") or {}, error.get("input")
@@ -105,18 +119,8 @@ def _wording(error: Any, fields: list[str] | None) -> str:
         return "required field is missing"
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"must be a whole number, not {_scalar(given)}"
-    if kind in ("float_parsing", "float_type"):
-        return f"must be a number, not {_scalar(given)}"
-    if kind in ("bool_parsing", "bool_type"):
-        return f"must be true or false, not {_scalar(given)}"
-    if kind == "string_type":
-        return f"must be text, not {_scalar(given)}"
-    if kind in ("list_type", "tuple_type", "set_type"):
-        return f"must be a list, not {_scalar(given)}"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"must be a mapping (key: value), not {_scalar(given)}"
+    if kind in _MUST_BE:
+        return f"must be {_MUST_BE[kind]}, not {_scalar(given)}"
     if kind == "too_short":
         n = ctx.get("min_length", 1)
         return f"needs at least {n} item{'s' if n != 1 else ''}"
@@ -126,10 +130,8 @@ def _wording(error: Any, fields: list[str] | None) -> str:
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         return f"must be {_choices(expected)}, not {_scalar(given)}" if expected else "is not one of the choices"
-    bounds = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
-              "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}
-    if kind in bounds:
-        words, key = bounds[kind]
+    if kind in _BOUNDS:
+        words, key = _BOUNDS[kind]
         return f"must be {words} {ctx.get(key)}, not {_scalar(given)}"
     if kind in ("string_too_short", "string_too_long", "string_pattern_mismatch"):
         return f"{_scalar(given)} is not a valid value here"
