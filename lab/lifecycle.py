@@ -67,9 +67,10 @@ class Lab:
 
         path, topo = load(topology)
         kind = runtime_of(topo, runtime)
-        settings = check_host(build_plan(topo), kind, listener)
+        plan = build_plan(topo)
+        settings = check_host(plan, kind, listener)
         lab_name = name or topo.name
-        directory = prepare_run_dir(lab_name, path, kind, settings)
+        directory = prepare_run_dir(lab_name, path, plan, kind, settings)
         ledger = Ledger(paths.ledger_file(directory))
         log = open(directory / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
         try:
@@ -109,7 +110,7 @@ class Lab:
         plan = build_plan(topo)
         settings = check_host(plan, kind, listener)
         lab_name = name or topo.name
-        directory = prepare_run_dir(lab_name, path, kind, settings)
+        directory = prepare_run_dir(lab_name, path, plan, kind, settings)
         Ledger(paths.ledger_file(directory)).record("process", "supervisor", pid=os.getpid(),
                                                   start=procs.start_time(os.getpid()))
         try:

@@ -34,9 +34,9 @@ from types import FrameType
 from typing import Any
 
 from ..errors import LabError
-from ..model import BACKBONE_POOL, load_topology
-from ..plan import Plan, build_plan
-from ..runtime import handles, nsenter, paths, procs
+from ..model import BACKBONE_POOL
+from ..plan import Plan
+from ..runtime import handles, nsenter, paths, planfile, procs
 from ..runtime.handles import NodeHandle
 from ..runtime.vtysh import Vty, vtysh, vtysh_json
 from .costs import LinkEstimate
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="anycastlab backbone prober (started by the lab supervisor)")
     parser.add_argument("--lab", required=True)
     args = parser.parse_args(argv)
-    plan = build_plan(load_topology(paths.topology_file(paths.lab_dir(args.lab))))
+    plan = planfile.load(paths.lab_dir(args.lab))
     _, nodes = handles.load(paths.lab_dir(args.lab))  # every node's pid and vtysh, whatever the runtime
     prober = Prober(args.lab, plan, nodes)
 

@@ -40,6 +40,7 @@ NODES_FILE = "nodes.json"  # the runtime's name and each node's handle (runtime/
 RUNTIME_FILE = "runtime.json"  # what the runtime's `prepare` decided (runtime/backends/base.py)
 LINKS_FILE = "links.json"  # each link's shaping, as set (links/control.py)
 TOPOLOGY_FILE = "topology.yaml"  # the lab's copy of its topology file
+PLAN_FILE = "plan.json"  # the addresses and links `up` derived from it, which every verb reads (runtime/planfile.py)
 DRILL_LIVE_FILE = "drill.jsonl"  # the latest drill's steps and probes as they happen (drills/live.py)
 
 
@@ -69,6 +70,10 @@ def links_file(directory: Path) -> Path:
 
 def topology_file(directory: Path) -> Path:
     return directory / TOPOLOGY_FILE
+
+
+def plan_file(directory: Path) -> Path:
+    return directory / PLAN_FILE
 
 
 def drill_live_file(directory: Path) -> Path:

@@ -110,11 +110,10 @@ def _running_dir(name: str | None) -> tuple[str, Path, dict[str, object]]:
 
 
 def attach(name: str | None = None) -> RunningLab:
-    from ..model import load_topology  # pydantic: a quarter of a second, paid only by verbs that need the plan
-    from ..plan import build_plan
+    from . import planfile  # pydantic: a quarter of a second, paid only by verbs that need the plan
 
     lab, directory, data = _running_dir(name)
-    plan = build_plan(load_topology(paths.topology_file(directory)))
+    plan = planfile.load(directory)
     runtime, nodes = handles.load(directory)
     supervisor = data.get("supervisor_pid")
     return RunningLab(lab, plan, directory, runtime, nodes, supervisor if isinstance(supervisor, int) else None)

@@ -32,7 +32,7 @@ from ..plan import Plan
 from ..render.frr import render_all
 from ..services import edge
 from ..steering import service as steering
-from . import handles, paths, procs, zygote
+from . import handles, paths, planfile, procs, zygote
 from .backends import DEFAULT, NAMES, runtime_class
 from .backends.base import Runtime
 from .events import DEFAULT_TIMEOUT, FAILED, READY, Event, EventLog
@@ -226,9 +226,10 @@ class Supervisor:
             self.runtime.destroy()
 
 
-def prepare_run_dir(name: str, topology_file: Path, runtime: str = DEFAULT,
+def prepare_run_dir(name: str, topology_file: Path, plan: Plan, runtime: str = DEFAULT,
                     settings: dict[str, Any] | None = None) -> Path:
-    """A fresh run directory holding a copy of the topology, so later verbs see exactly this plan."""
+    """A fresh run directory holding a copy of the topology and the plan derived from it, so later verbs
+    (and this supervisor) see exactly this plan, whatever version of the package reads it."""
     directory = paths.lab_dir(name)
     if directory.exists():
         raise LabError(f"lab {name!r} already exists at {directory}: run `anycastlab down --lab {name}` "
@@ -236,6 +237,7 @@ def prepare_run_dir(name: str, topology_file: Path, runtime: str = DEFAULT,
     directory.mkdir(parents=True, mode=0o755)
     directory.parent.chmod(0o755)
     shutil.copyfile(topology_file, paths.topology_file(directory))
+    planfile.save(directory, plan)
     paths.runtime_file(directory).write_text(json.dumps(settings or {}, indent=1))
     Ledger(paths.ledger_file(directory)).record("lab", name, path=str(directory), runtime=runtime)
     return directory
@@ -282,17 +284,13 @@ def run(name: str, plan: Plan, directory: Path, timeout: float,
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..model import load_topology
-    from ..plan import build_plan
-
     parser = argparse.ArgumentParser(description="anycastlab supervisor (started by `anycastlab up`)")
     parser.add_argument("--lab", required=True)
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     parser.add_argument("--runtime", choices=NAMES, default=DEFAULT)
     args = parser.parse_args(argv)
     directory = paths.lab_dir(args.lab)
-    plan = build_plan(load_topology(paths.topology_file(directory)))
-    sys.exit(run(args.lab, plan, directory, args.timeout, runtime=args.runtime))
+    sys.exit(run(args.lab, planfile.load(directory), directory, args.timeout, runtime=args.runtime))
 
 
 if __name__ == "__main__":
