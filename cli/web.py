@@ -34,13 +34,14 @@ def parse_listen(value: str) -> tuple[str, int]:
 @click.command()
 @lab_option
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
+              callback=lambda _ctx, _param, value: parse_listen(value),
               help="Where to serve (port 0: any free port). Loopback by default; the page is read-only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the URL as one JSON line once serving.")
 @reports_errors
-def web(lab_name: str | None, listen: str, as_json: bool) -> None:
+def web(lab_name: str | None, listen: tuple[str, int], as_json: bool) -> None:
     """Serve a live page of the lab: every node on a world map, each client coloured by the PoP it is measured
     on, each PoP's announcement, proxy health and load, BGP sessions down, and a drill as it happens."""
-    host, port = parse_listen(listen)
+    host, port = listen
     from anycastlab.web import server
 
     missing = server.missing_vendor_files()

@@ -5,7 +5,8 @@ The drill runner holds everything it measures in memory until the end; this stre
 
 - `{"kind": "start", "t": unix, "drill": name, "pid": pid, "pid_start": ticks, "clients": [...], ...}`:
   the file is truncated first, so it holds only the latest drill;
-- `{"kind": "step", "t": unix, "step": "fail"|"wait"|"restore"|"expect", "label": ..., "ok": bool}`;
+- `{"kind": "step", "t": unix, "step": "fail"|"wait"|"restore"|"expect", "label": ..., "ok": bool}`, a fault
+  step with `"fault": {"mode": ..., "pop": ..., "link": ...}` (it is written once the fault is in);
 - `{"kind": "probes", "records": [[t, client, seq, pop|null, rtt_ms|null], ...]}`: the drill's own DNS
   probes, batched (written at most every FLUSH_S, so a 20 Hz drill of 14 clients writes ~10 lines a second);
 - `{"kind": "end", "t": unix, "passed": bool, "complete": bool, "error": str|null, "convergence_s": {...}}`.
@@ -63,12 +64,16 @@ class LiveLog:
                           "pid": pid, "pid_start": procs.start_time(pid), "clients": clients, "pops": pops,
                           "rate_hz": rate_hz}], truncate=True)
 
-    def step(self, step: str, label: str, ok: bool = True, t: float | None = None) -> None:
-        """A step done; `t` when it began (a fault's injection time), else now."""
+    def step(self, step: str, label: str, ok: bool = True, t: float | None = None,
+             fault: dict[str, Any] | None = None) -> None:
+        """A step done; `t` when it began (a fault's injection time), else now; a fault step says which."""
         with self._lock:
             self._flush_locked()
-            self._write([{"kind": "step", "t": round(time.time() if t is None else t, 4), "step": step,
-                          "label": label, "ok": ok}])
+            line: dict[str, Any] = {"kind": "step", "t": round(time.time() if t is None else t, 4), "step": step,
+                                    "label": label, "ok": ok}
+            if fault is not None:
+                line["fault"] = fault
+            self._write([line])
 
     def probe(self, record: Probe) -> None:
         with self._lock:

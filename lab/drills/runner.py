@@ -275,7 +275,8 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
                 result.expectations += expectations.catchment(step.expect, probing.current(), index)
             result.steps.append(StepResult(index, step.kind, label, rel(started), round(time.time() - started, 3),
                                            ok, detail))
-            stream.step(step.kind, label, ok, started)
+            stream.step(step.kind, label, ok, started, fault=None if step.fail is None else
+                        {"mode": step.fail.mode, "pop": step.fail.pop, "link": step.fail.link})
         if injected:
             result.steps.append(StepResult(len(drill.steps), "restore", "restore (end of drill) "
                                            + ", ".join(restore(Restore())), rel(time.time()), 0.0, True))

@@ -4,8 +4,9 @@
   runs, its own 20 Hz probes instead, read from its live stream (drills/live.py), so the page adds no
   probe traffic to a drill and shows exactly what the drill measures.
 - Each PoP: announcing (observe.announcing) and every router's BGP sessions (observe.sessions), one vtysh
-  call each, every CONTROL_S, at most CONTROL_WORKERS at a time so FRR never sees a burst; proxy health
-  and counters from the management sockets (the `stats` verb's GET /stats) every STATS_S.
+  call each, every CONTROL_S (the PoPs' announcements every ANNOUNCE_DRILL_S while a drill runs), the
+  sessions one router at a time so FRR never sees a burst; proxy health and counters from the management
+  sockets (the `stats` verb's GET /stats) every STATS_S. A drill's fault shows at once from its stream.
 - The drill stream is tailed every DRILL_S: a stat() when nothing was written.
 
 Each change calls `publish(kind, data)`: "state" with the whole (small) state when it changed, "drill"
@@ -39,7 +40,7 @@ from . import layout
 PROBE_S = 1.0
 PROBE_TIMEOUT_S = 0.8
 CONTROL_S = 2.0
-CONTROL_WORKERS = 2
+ANNOUNCE_DRILL_S = 1.0
 STATS_S = 1.0
 DRILL_S = 0.1
 MAX_RECORDS = 200_000  # a drill's records kept for pages that connect late (20 Hz x 14 clients: 12 min)
@@ -53,7 +54,7 @@ class Collector:
         self.lab = lab
         self.plan = lab.plan
         self.publish = publish
-        self.pool = ThreadPoolExecutor(4, thread_name_prefix="web")
+        self.pool = ThreadPoolExecutor(8, thread_name_prefix="web")
         self.reader = live.LiveReader(lab.directory)
         self.records: list[list[Any]] = []
         self.clients: dict[str, dict[str, Any]] = {
@@ -121,7 +122,8 @@ class Collector:
 
     async def run(self) -> None:
         try:
-            await asyncio.gather(self._probe_loop(), self._control_loop(), self._stats_loop(), self._drill_loop())
+            await asyncio.gather(self._probe_loop(), self._announce_loop(), self._sessions_loop(), self._stats_loop(),
+                                 self._drill_loop())
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
@@ -163,39 +165,45 @@ class Collector:
         except LabError:
             return None
 
-    async def _control_loop(self) -> None:
-        limit = asyncio.Semaphore(CONTROL_WORKERS)
+    def _lab_gone(self) -> bool:
+        if paths.state_file(self.lab.directory).exists():
+            return False
+        self.lab_error = f"lab {self.lab.name} is not running any more (its state file is gone)"
+        self._changed()
+        return True
 
-        async def limited(fn: Callable[[str], T], name: str) -> T:
-            async with limit:
-                return await self._call(fn, name)
-
+    async def _announce_loop(self) -> None:
+        """The PoPs' announcements (one vtysh call each): every CONTROL_S, every ANNOUNCE_DRILL_S in a drill."""
         while True:
             started = time.monotonic()
-            if not paths.state_file(self.lab.directory).exists():
-                self.lab_error = f"lab {self.lab.name} is not running any more (its state file is gone)"
+            if not self._lab_gone():
+                pops = [p.name for p in self.plan.pops]  # asked side by side: one round takes one call's time
+                found = await asyncio.gather(*(self._call(self._announcing, pop) for pop in pops))
+                for pop, on in zip(pops, found, strict=True):
+                    self.pops[pop]["announcing"] = on
                 self._changed()
-                await asyncio.sleep(CONTROL_S)
-                continue
-            routers = [r.name for r in self.plan.routers]
-            pops = [p.name for p in self.plan.pops]
-            found = await asyncio.gather(*(limited(self._router_sessions, r) for r in routers))
-            announcing = await asyncio.gather(*(limited(self._announcing, p) for p in pops))
-            down: list[dict[str, Any]] = []
-            seen: set[frozenset[str]] = set()
-            for router, sessions in zip(routers, found, strict=True):
-                if isinstance(sessions, str):
-                    down.append({"router": router, "peer": None, "state": f"FRR not answering: {sessions}"})
-                    continue
-                for s in sessions:
-                    seen.add(frozenset((router, s.peer)))
-                    if not s.established:
-                        down.append({"router": router, "peer": s.peer, "state": s.state})
-            for pop, on in zip(pops, announcing, strict=True):
-                self.pops[pop]["announcing"] = on
-            self.sessions_down, self.sessions_total = down, len(seen)
-            self.updated["control"] = round(time.time(), 3)
-            self._changed()
+            period = ANNOUNCE_DRILL_S if self._drill_running() else CONTROL_S
+            await asyncio.sleep(max(0.1, period - (time.monotonic() - started)))
+
+    async def _sessions_loop(self) -> None:
+        """Every router's BGP sessions, one vtysh call at a time, every CONTROL_S."""
+        while True:
+            started = time.monotonic()
+            if not self._lab_gone():
+                down: list[dict[str, Any]] = []
+                seen: set[frozenset[str]] = set()
+                for router in [r.name for r in self.plan.routers]:
+                    sessions = await self._call(self._router_sessions, router)
+                    if isinstance(sessions, str):
+                        down.append({"router": router, "peer": None, "state": f"FRR not answering: {sessions}"})
+                        continue
+                    for s in sessions:
+                        seen.add(frozenset((router, s.peer)))
+                        if not s.established:
+                            down.append({"router": router, "peer": s.peer, "state": s.state})
+                self.sessions_down, self.sessions_total = down, len(seen)
+                self.updated["control"] = round(time.time(), 3)
+                self._changed()
             await asyncio.sleep(max(0.1, CONTROL_S - (time.monotonic() - started)))
 
     def _stats_of(self, pop: str) -> tuple[str, dict[str, Any] | None]:
@@ -271,7 +279,11 @@ def _drill_json(drill: live.LiveDrill | None) -> dict[str, Any] | None:
     start = drill.start
     faults = [s for s in drill.steps if s.get("step") == "fail"]
     restores = [s for s in drill.steps if s.get("step") == "restore"]
+    # in place: injected after the last restore (drills restore all at once, or at their end)
+    since = restores[-1]["t"] if restores else float("-inf")
+    active = [s["fault"] for s in faults if isinstance(s.get("fault"), dict) and s["t"] > since] \
+        if drill.running else []
     return {"name": start.get("drill"), "description": start.get("description"), "started": start.get("t"),
             "clients": start.get("clients", []), "rate_hz": start.get("rate_hz"), "running": drill.running,
             "steps": drill.steps, "fault_t": faults[0]["t"] if faults else None,
-            "restore_t": restores[0]["t"] if restores else None, "end": drill.end}
+            "restore_t": restores[0]["t"] if restores else None, "end": drill.end, "active_faults": active}

@@ -6,7 +6,7 @@ const SVGNS = "http://www.w3.org/2000/svg";
 const W = 960, H = 480;
 const view = {
   topo: null, state: null, drill: null, records: [], nodes: {}, xy: {}, colours: {}, unknown: "#dddddd",
-  projection: null, path: null, shown: {}, clientEls: {}, popEls: {}, rowEls: {}, lastMessage: 0,
+  projection: null, path: null, shown: {}, clientEls: {}, popEls: {}, rowEls: {}, linkEls: {}, lastMessage: 0,
   connected: false, timelineDirty: false, world: null,
 };
 
@@ -126,9 +126,12 @@ function drawTopology() {
     `lab ${topo.lab} · topology ${topo.topology} · ${topo.runtime} · anycast ${topo.anycast} (AS${topo.asn})`;
   const links = document.getElementById("links");
   links.replaceChildren();
+  view.linkEls = {};
   for (const l of topo.links) {
     const d = l.kind === "access" ? `M${view.xy[l.a]}L${view.xy[l.b]}` : geoLine(l.a, l.b);
-    const p = el("path", { class: `link ${l.kind}`, d }, links);
+    const p = el("path", { class: `link ${l.kind}`, d, "data-link": `${l.a}|${l.b}` }, links);
+    view.linkEls[`${l.a}|${l.b}`] = p;
+    view.linkEls[`${l.b}|${l.a}`] = p;
     el("title", {}, p).textContent = `${l.kind === "backbone" ? "backbone" : l.kind === "access" ? "access" : "AS"} link ${l.a} – ${l.b}`;
   }
   const nodes = document.getElementById("nodes");
@@ -241,6 +244,8 @@ function drawLegend() {
     }, { pop: "PoP (its colour)", transit: "transit AS", eyeball: "eyeball ISP", origin: "origin" }[role]);
   }
   item((s) => { const g = el("g", { class: "node pop withdrawn" }, s); el("path", { class: "shape", d: SHAPES.pop(5), fill: "#ffffff" }, g); }, "PoP not announcing");
+  item((s) => { const t = el("text", { x: -5, y: 5, fill: "#c4161c", "font-size": 13 }, s); t.textContent = "⚡"; }, "a drill's fault in place");
+  item((s) => el("path", { class: "link faulted", d: "M-11,0H11" }, s), "link cut by a drill");
   item((s) => el("path", { class: "link", d: "M-11,0H11" }, s), "AS link (BGP)");
   item((s) => el("path", { class: "link backbone", d: "M-11,0H11" }, s), "backbone link (OSPF)");
   item((s) => el("path", { class: "catchline", d: "M-11,0H11", stroke: "#E69F00" }, s), "client → its PoP");
@@ -283,14 +288,21 @@ function applyState() {
   }
   const tip = document.getElementById("tip");
   if (!tip.hidden && tip.dataset.client) showTip(tip.dataset.client);
+  const faults = (st.drill && st.drill.active_faults) || [];
+  for (const p of Object.values(view.linkEls)) p.classList.remove("faulted");
+  for (const f of faults) {
+    if (f.link && view.linkEls[`${f.link[0]}|${f.link[1]}`]) view.linkEls[`${f.link[0]}|${f.link[1]}`].classList.add("faulted");
+  }
   const tbody = document.querySelector("#pops tbody");
   tbody.replaceChildren();
   for (const pop of topo.pops) {
+    const fault = faults.find((f) => f.pop === pop);
     const p = st.pops[pop] || {};
     const tr = html("tr", { "data-pop": pop });
     const name = html("td");
     name.appendChild(html("span", { class: "swatch", style: `background:${colour(pop)}` }));
     name.appendChild(document.createTextNode(pop));
+    if (fault) name.appendChild(html("span", { class: "bad", title: "a drill's fault is in place" }, ` ⚡ ${fault.mode}`));
     tr.appendChild(name);
     const ann = p.announcing === null || p.announcing === undefined ? ["–", ""] : p.announcing ? ["announcing", "good"] : ["NOT announcing", "bad"];
     tr.appendChild(html("td", { class: ann[1] }, ann[0]));
@@ -302,9 +314,9 @@ function applyState() {
     tbody.appendChild(tr);
     const e = view.popEls[pop];
     if (e) {
-      const off = p.announcing === false || (p.proxy && p.proxy !== "ok");
+      const off = p.announcing === false || (p.proxy && p.proxy !== "ok") || !!fault;
       e.g.classList.toggle("withdrawn", p.announcing === false);
-      e.label.textContent = pop.toUpperCase() + (p.announcing === false ? " ✕ withdrawn" : "") + (p.proxy && p.proxy !== "ok" ? ` proxy ${p.proxy}` : "");
+      e.label.textContent = pop.toUpperCase() + (fault ? ` ⚡ ${fault.mode}` : "") + (p.announcing === false ? " ✕ withdrawn" : "") + (p.proxy && p.proxy !== "ok" ? ` proxy ${p.proxy}` : "");
       e.title.textContent = `${pop}: PoP, ${ann[0]}, proxy ${proxy}, ${p.clients || 0} clients`;
       e.label.setAttribute("class", off ? "bad" : "");
     }
@@ -405,7 +417,10 @@ function drawTimeline() {
     const px = x(t);
     ctx.strokeStyle = c; ctx.lineWidth = 1.5; ctx.setLineDash([4, 3]);
     ctx.beginPath(); ctx.moveTo(px, top); ctx.lineTo(px, ch - bottom); ctx.stroke(); ctx.setLineDash([]);
-    ctx.fillStyle = c; ctx.fillText(label, px + 3, ch - bottom - 6);
+    ctx.textBaseline = "top";
+    ctx.fillStyle = "rgba(255,255,255,0.85)";
+    ctx.fillRect(px + 2, top, ctx.measureText(label).width + 2, fontPx + 2);
+    ctx.fillStyle = c; ctx.fillText(label, px + 3, top + 1); ctx.textBaseline = "middle";
   };
   for (const s of d.steps || []) {
     if (s.step === "fail") vline(s.t, "#c4161c", s.label);
