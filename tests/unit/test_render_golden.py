@@ -11,7 +11,8 @@ from anycastlab.plan import build_plan
 from anycastlab.render.frr import render_all
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-CASES = {"small": "topologies/small.yaml", "bfd": "tests/topologies/bfd.yaml", "ecmp": "tests/topologies/ecmp.yaml"}
+CASES = {"default": "topologies/default.yaml", "small": "topologies/small.yaml", "bfd": "tests/topologies/bfd.yaml",
+         "ecmp": "tests/topologies/ecmp.yaml"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
