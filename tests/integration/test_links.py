@@ -182,7 +182,9 @@ def test_topology_override_and_down_ends_the_delay_process(tmp_path: Path, lefto
     finally:
         lab.down()
     leftovers.assert_none(ledger, name)
-
+    if releaser is None:  # the override and the clean `down` were checked; the fail-open path needs a releaser
+        pytest.skip("this kernel delays links with netem, so there is no releaser process: its fail-open and "
+                    "restart path was not exercised (the override and a clean down were)")
 
 
 def test_link_down_up_and_reset(lab: Lab) -> None:
