@@ -6,7 +6,8 @@ import importlib
 import importlib.util
 import sys
 
-BENCHMARKS = ["lab_bringup", "runtimes", "cli_startup", "runner", "proxy_vs_nginx", "probes", "link_delay"]
+BENCHMARKS = ["lab_bringup", "runtimes", "cli_startup", "runner", "proxy_vs_nginx", "probes", "link_delay", "world",
+              "ddos_capacity"]
 
 
 def main() -> None:

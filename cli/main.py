@@ -40,6 +40,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "web": ("anycastlab.cli.web:web", "Serve a live page of the lab: map, catchments, PoPs, drills as they happen."),
     "generate": ("anycastlab.cli.generate:generate", "Generate a world topology in real cities (seeded)."),
     "ddos": ("anycastlab.cli.ddos:ddos", "A bounded attack from bots in the ISPs: per-PoP share, policies."),
+    "coverage": ("anycastlab.cli.coverage:coverage", "RTT to the anycast PoP vs every PoP's unicast: inflation."),
 }
 
 
