@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import LabError
+from ..render.frr import DAEMON_ORDER
 from ..runtime import netns, paths, procs
 from ..runtime.ledger import Ledger
 from ..runtime.state import RunningLab
@@ -124,7 +125,7 @@ def _kill_bgpd(lab: RunningLab, fault: Fault) -> Injected:
 def pop_processes(lab: RunningLab, pop: str) -> list[tuple[str, int]]:
     """Every live process of the PoP: its FRR daemons (pid files) and its services (ledger), never its shell."""
     found: dict[int, str] = {}
-    for daemon in frrctl.ORDER:
+    for daemon in DAEMON_ORDER:
         pid = frrctl.daemon_pid(lab, pop, daemon)
         if pid is not None:
             found[pid] = f"{pop}/{daemon}"
@@ -194,7 +195,7 @@ def _crash(lab: RunningLab, fault: Fault) -> Injected:
         # bgpd last: a PoP that announces before its backbone reaches the origin and its proxy answers
         # draws its clients back only to answer them 502 (measured: 0.5 s of 502s with bgpd first).
         _set_links(lab, pop, up=True)
-        frrctl.start(lab, pop, [d for d in frrctl.ORDER if d != "bgpd"])
+        frrctl.start(lab, pop, [d for d in DAEMON_ORDER if d != "bgpd"])
         _wait_for_origin_route(lab, pop)
         _restart_dns(lab, pop)
         if had_proxy:

@@ -8,20 +8,16 @@ not reach them), and records each new pid in the lab's ledger so `down` and `cle
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 from ..errors import LabError
 from ..render.frr import render_router
-from ..runtime import paths, procs
+from ..runtime import frr, paths, procs
 from ..runtime.cleanup import pidfile_pid
 from ..runtime.frr import RouterDaemons
 from ..runtime.ledger import Ledger
 from ..runtime.state import RunningLab
 from ..runtime.vtysh import vtysh
-
-START_TIMEOUT = 15.0
-ORDER = ("zebra", "bfdd", "ospfd", "bgpd")
 
 
 def router_daemons(lab: RunningLab, router: str) -> RouterDaemons:
@@ -34,33 +30,19 @@ def daemon_pid(lab: RunningLab, router: str, daemon: str) -> int | None:
 
 
 def start(lab: RunningLab, router: str, daemons: list[str] | None = None) -> dict[str, int]:
-    """Start the router's daemons that are not running (all of its daemons, or those named), in FRR's order.
-
-    Returns daemon -> new pid. Raises LabError when one does not come up within START_TIMEOUT.
-    """
-    rd = router_daemons(lab, router)
-    wanted = [d for d in ORDER if d in rd.config.daemons and (daemons is None or d in daemons)]
+    """Start the router's daemons that are not running (all of its daemons, or those named), in FRR's order,
+    detached from the drill (frr.start). Returns daemon -> new pid; raises LabError if one does not come up."""
     ledger = Ledger(paths.ledger_file(lab.directory))
-    started: dict[str, int] = {}
-    for daemon in wanted:
-        if daemon_pid(lab, router, daemon) is not None:
-            continue
-        # A SIGKILLed daemon leaves its sockets behind; `started()` looks for fresh ones.
-        stale = [rd.directory / f"{daemon}.vty"] + ([rd.zserv] if daemon == "zebra" else [])
-        for path in stale:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        # setsid: the daemon leaves the drill's session, so a Ctrl-C of the drill does not reach it.
-        proc = procs.spawn(["setsid", *rd.start_argv(daemon)], prefix=lab.handle(router).spawn,
-                           log=rd.directory / f"{daemon}.out", die_with_parent=False)
-        ledger.record("process", f"{router}/{daemon}", pid=proc.pid, start=procs.start_time(proc.pid))
-        if not procs.wait_for(lambda d=daemon, p=proc: rd.started(d) or p.poll() is not None,  # type: ignore[misc]
-                              START_TIMEOUT):
-            raise LabError(f"{router}/{daemon} did not start within {START_TIMEOUT:.0f} s (see {rd.log(daemon)})")
-        if proc.poll() is not None:
-            raise LabError(f"{router}/{daemon} exited at start (see {rd.log(daemon)})")
-        started[daemon] = proc.pid
-    return started
+
+    def wanted(rd: RouterDaemons, daemon: str) -> bool:
+        return (daemons is None or daemon in daemons) and daemon_pid(lab, router, daemon) is None
+
+    def record(what: str, pid: int) -> None:
+        ledger.record("process", what, pid=pid, start=procs.start_time(pid))
+
+    started = frr.start([router_daemons(lab, router)], lambda name: lab.handle(name).spawn, record, wanted,
+                        detach=True)
+    return {what.split("/", 1)[1]: pid for what, pid in started.items()}
 
 
 def restart(lab: RunningLab, router: str, daemons: list[str] | None = None) -> None:

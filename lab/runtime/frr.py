@@ -6,6 +6,7 @@ the router's own directory, so routers never share state and nothing lands in /v
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -16,10 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LabError
-from ..render.frr import RouterConfig
+from ..render.frr import DAEMON_ORDER, RouterConfig
+from . import procs
 
 FRR_DIR = Path("/usr/lib/frr")  # on the host (netns runtime) and in images/router alike
 FRR_USER = "frr"
+START_TIMEOUT = 15.0
+# zebra first everywhere (the others register with it), then every routing daemon at once.
+WAVES = (DAEMON_ORDER[:1], DAEMON_ORDER[1:])
 # `2026/12/01 13:00:00 BGP: [M7Q4P-2CQTJ][EC 33554454] message`: date, time, daemon, then any bracketed tags.
 _LOG_PREFIX = re.compile(r"^\S+ \S+ \w+: (?:\[[^]]*\] ?)*")
 _CONFIG_ERROR = re.compile(r"config line \d+|Unknown command|Command incomplete|Ambiguous command")
@@ -81,6 +86,46 @@ class RouterDaemons:
         if daemon == "zebra":
             return self.zserv.exists()
         return (self.directory / f"{daemon}.vty").exists()
+
+    def clear_stale(self, daemon: str) -> None:
+        """A SIGKILLed daemon leaves its sockets behind, and `started()` looks for fresh ones."""
+        for path in [self.directory / f"{daemon}.vty"] + ([self.zserv] if daemon == "zebra" else []):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def start(routers: list[RouterDaemons], prefix: Callable[[str], list[str]], record: Callable[[str, int], None],
+          wanted: Callable[[RouterDaemons, str], bool] | None = None, detach: bool = False,
+          timeout: float = START_TIMEOUT) -> dict[str, int]:
+    """Start the routers' daemons in FRR's order, wave by wave (see WAVES), each wave in parallel, and wait
+    until each is up. The one way the lab starts FRR: at bring-up, and when a drill restarts a daemon.
+
+    `prefix(router)` is the node's spawn prefix; `record(router/daemon, pid)` ledgers each process the
+    moment it exists. A daemon dies with the caller (the supervisor) unless `detach` (a drill's restart,
+    which must outlive the drill: its own session, so a Ctrl-C of the drill does not reach it). Returns
+    `router/daemon` -> pid; raises LabError, naming the daemons, if one exits or is not up in `timeout`.
+    """
+    pids: dict[str, int] = {}
+    for wave in WAVES:
+        started: list[tuple[RouterDaemons, str, subprocess.Popen[bytes]]] = []
+        for rd in routers:
+            for daemon in wave:
+                if daemon not in rd.config.daemons or (wanted is not None and not wanted(rd, daemon)):
+                    continue
+                rd.clear_stale(daemon)
+                argv = ["setsid", *rd.start_argv(daemon)] if detach else rd.start_argv(daemon)
+                proc = procs.spawn(argv, prefix=prefix(rd.name), log=rd.directory / f"{daemon}.out",
+                                   die_with_parent=not detach)
+                record(f"{rd.name}/{daemon}", proc.pid)
+                pids[f"{rd.name}/{daemon}"] = proc.pid
+                started.append((rd, daemon, proc))
+        if not procs.wait_for(lambda s=started: all(r.started(d) or p.poll() is not None for r, d, p in s), timeout):
+            late = [f"{r.name}/{d} (see {r.log(d)})" for r, d, p in started if not r.started(d)]
+            raise LabError(f"FRR daemons did not start within {timeout:.0f} s: {', '.join(late)}")
+        dead = [f"{r.name}/{d} (see {r.log(d)})" for r, d, p in started if p.poll() is not None]
+        if dead:
+            raise LabError("FRR daemons exited at start: " + ", ".join(dead))
+    return pids
 
 
 class DryRun:

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -32,7 +31,7 @@ from ..plan import Plan
 from ..render.frr import render_all
 from ..services import edge
 from ..steering import service as steering
-from . import handles, paths, planfile, procs, zygote
+from . import frr, handles, paths, planfile, procs, zygote
 from .backends import DEFAULT, NAMES, runtime_class
 from .backends.base import Runtime
 from .events import DEFAULT_TIMEOUT, FAILED, READY, Event, EventLog
@@ -41,7 +40,6 @@ from .ledger import Ledger
 from .network import configure
 from .state import RunningLab
 
-DAEMON_START_TIMEOUT = 15.0
 PROXY_START_TIMEOUT = 30.0
 HEALTH_INTERVAL = 0.1  # with BGP's own propagation, a dead proxy is withdrawn well within 1 s
 
@@ -120,28 +118,12 @@ class Supervisor:
         return routers
 
     def _start_daemons(self, lab: RunningLab, routers: list[RouterDaemons]) -> None:
-        """zebra everywhere at once, then the routing daemons everywhere at once."""
-        order = [["zebra"], ["bfdd", "ospfd", "bgpd"]]
-        for wave in order:
-            started = []
-            for router in routers:
-                for daemon in wave:
-                    if daemon in router.config.daemons:
-                        self.ledger.record("pidfile", f"{router.name}/{daemon}", path=str(router.pidfile(daemon)),
-                                           lab_dir=str(self.directory))
-                        proc = procs.spawn(router.start_argv(daemon), prefix=lab.handle(router.name).spawn,
-                                           log=router.directory / f"{daemon}.out", die_with_parent=True)
-                        self._child(f"{router.name}/{daemon}", proc.pid)
-                        started.append((router, daemon, proc))
-            def all_started(started: list[tuple[RouterDaemons, str, subprocess.Popen[bytes]]] = started) -> bool:
-                return all(r.started(d) or p.poll() is not None for r, d, p in started)
-
-            if not procs.wait_for(all_started, DAEMON_START_TIMEOUT):
-                late = [f"{r.name}/{d}" for r, d, p in started if not r.started(d)]
-                raise LabError(f"FRR daemons did not start within {DAEMON_START_TIMEOUT:.0f} s: {', '.join(late)}")
-            dead = [f"{r.name}/{d} (see {r.log(d)})" for r, d, p in started if p.poll() is not None]
-            if dead:
-                raise LabError("FRR daemons exited at start: " + ", ".join(dead))
+        """zebra everywhere at once, then the routing daemons everywhere at once (frr.start)."""
+        for router in routers:  # FRR's own pid files name what `clean` ends after a crash
+            for daemon in router.config.daemons:
+                self.ledger.record("pidfile", f"{router.name}/{daemon}", path=str(router.pidfile(daemon)),
+                                   lab_dir=str(self.directory))
+        frr.start(routers, lambda name: lab.handle(name).spawn, self._child)
 
     def _start_pop_services(self, lab: RunningLab) -> None:
         for pop in self.plan.pops:
