@@ -41,6 +41,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "generate": ("anycastlab.cli.generate:generate", "Generate a world topology in real cities (seeded)."),
     "ddos": ("anycastlab.cli.ddos:ddos", "A bounded attack from bots in the ISPs: per-PoP share, policies."),
     "coverage": ("anycastlab.cli.coverage:coverage", "RTT to the anycast PoP vs every PoP's unicast: inflation."),
+    "steering": ("anycastlab.cli.steering:steering", "Anycast against DNS-based steering: the same fault, measured."),
 }
 
 

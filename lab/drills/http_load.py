@@ -27,7 +27,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,6 +220,9 @@ class HttpLoad:
     first_try_failures: Counter[str] = field(default_factory=Counter)
     error: BaseException | None = None
     started: float = 0.0
+    # Where each new connection of a client goes; None: the anycast address. DNS steering's experiment gives
+    # a stub resolver here (lab/steering/stub.py), which raises RequestFailed("dns", ...) when it has nothing.
+    resolve: Callable[[str], Awaitable[str]] | None = None
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -360,10 +363,13 @@ class HttpLoad:
             if conn is not None:
                 conn.close()
 
+    async def _target(self, client: str) -> str:
+        return self.address if self.resolve is None else await self.resolve(client)
+
     async def _open_keepalive(self, client: str, pid: int, ctx: ssl.SSLContext,
                               progress: Progress) -> tuple[Connection, KeepAlive]:
         async with asyncio.timeout(self.settings.timeout_s):
-            conn = await Connection.open(pid, self.address, ctx, self.host, progress)
+            conn = await Connection.open(pid, await self._target(client), ctx, self.host, progress)
         state = KeepAlive(client, time.time())
         self.keepalives.append(state)
         return conn, state
@@ -377,7 +383,7 @@ class HttpLoad:
                 progress = Progress()
                 try:
                     async with asyncio.timeout(self.settings.timeout_s):
-                        conn = await Connection.open(pid, self.address, ctx, self.host, progress)
+                        conn = await Connection.open(pid, await self._target(client), ctx, self.host, progress)
                         resp = await conn.get(self.host, path, close=True, progress=progress)
                 except Exception as exc:
                     kind, retry = self._failure(exc, conn is None)

@@ -4,12 +4,14 @@ watch and the clients' stub resolver ask. Bounded by a timeout and a number of t
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import secrets
 import selectors
+import struct
 import time
 from dataclasses import dataclass
 
-from dnslib import QTYPE, RCODE, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, DNSRecord, EDNSOption
 
 from ..probes import nsock
 from .plan import DNS_PORT
@@ -27,10 +29,17 @@ class Answer:
         return self.addresses[0] if self.addresses else None
 
 
-def _query(name: str) -> tuple[bytes, int]:
+ECS = 8  # EDNS client-subnet (RFC 7871)
+
+
+def _query(name: str, subnet: ipaddress.IPv4Network | None = None) -> tuple[bytes, int]:
     qid = secrets.randbelow(0x10000)
     q = DNSRecord.question(name, "A")
     q.header.id = qid
+    if subnet is not None:  # ask as if from `subnet` (gdnsd answers for it, with the scope it used)
+        length = subnet.prefixlen
+        address = subnet.network_address.packed[: (length + 7) // 8]
+        q.add_ar(EDNS0(udp_len=1232, opts=[EDNSOption(ECS, struct.pack("!HBB", 1, length, 0) + address)]))
     return bytes(q.pack()), qid
 
 
@@ -46,14 +55,16 @@ def _parse(data: bytes, qid: int, started: float) -> Answer | None:
                   RCODE.get(reply.header.rcode), (time.monotonic() - started) * 1000)
 
 
-def query(pid: int, server: str, name: str, timeout_s: float = 1.0, tries: int = 2) -> Answer | None:
-    """Ask `server` for `name`'s A records from the namespace of `pid`; None when nothing answered."""
+def query(pid: int, server: str, name: str, timeout_s: float = 1.0, tries: int = 2,
+          subnet: ipaddress.IPv4Network | None = None) -> Answer | None:
+    """Ask `server` for `name`'s A records from the namespace of `pid` (on behalf of `subnet`, by EDNS
+    client-subnet, when given); None when nothing answered."""
     sock = nsock.open_in(pid, 2, 2)  # AF_INET, SOCK_DGRAM
     sel = selectors.DefaultSelector()
     try:
         sel.register(sock, selectors.EVENT_READ)
         for _ in range(tries):
-            data, qid = _query(name)
+            data, qid = _query(name, subnet)
             started = time.monotonic()
             try:
                 sock.sendto(data, (server, DNS_PORT))

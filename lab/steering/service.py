@@ -51,7 +51,7 @@ def write_gdnsd(lab_name: str, sp: SteeringPlan, serial: int = 1) -> Path:
     return folder
 
 
-def start(lab: RunningLab, record_child: Callable[[str, int], None], emit: Callable[[str, str], None]) -> None:
+def start(lab: RunningLab, record_child: Callable[[str, int], None], emit: Callable[[str, str], object]) -> None:
     """Put each resolver's address on its ISP router's loopback, then start gdnsd and every unbound."""
     sp = steering_plan(lab.plan)
     if sp is None:
@@ -108,15 +108,21 @@ def pop_states(lab: RunningLab) -> dict[str, str]:
 
 def check(lab: RunningLab) -> list[str]:
     """What is not ready yet: a resolver that does not answer the anycast name with the anycast address, gdnsd
-    not answering the steered name, or a PoP gdnsd does not see UP."""
+    not answering the steered name with an ISP's first-choice PoP (its answers lag `gdnsdctl states` by up to
+    a couple of seconds at start), or a PoP gdnsd does not see UP."""
     sp = steering_plan(lab.plan)
     if sp is None:
         return []
     missing = []
     origin = lab.plan.topology.origin.name
-    steered = query(lab.pid(origin), str(sp.authoritative), sp.config.name, timeout_s=0.5, tries=1)
-    if steered is None or not steered.addresses:
-        missing.append(f"gdnsd on {origin} does not answer {sp.config.name}")
+    for resolver in sp.resolvers.values():  # gdnsd's own answer for each ISP (EDNS client-subnet)
+        steered = query(lab.pid(origin), str(sp.authoritative), sp.config.name, timeout_s=0.5, tries=1,
+                        subnet=resolver.network)
+        want = str(sp.unicast[resolver.pops[0]])
+        if steered is None or steered.address != want:
+            missing.append(f"gdnsd answers {sp.config.name} for {resolver.isp} with "
+                           f"{'nothing' if steered is None else steered.address}, not {want} "
+                           f"({resolver.pops[0]})")
     try:
         down = [pop for pop, state in pop_states(lab).items() if not state.startswith("UP")]
         if down:
@@ -124,8 +130,8 @@ def check(lab: RunningLab) -> list[str]:
     except (LabError, ValueError, subprocess.TimeoutExpired) as exc:
         missing.append(f"gdnsd's states: {exc}")
     for resolver in sp.resolvers.values():
-        got = query(lab.pid(resolver.isp), str(resolver.address), sp.config.anycast_name, timeout_s=0.5, tries=1)
-        if got is None or got.addresses != (str(sp.anycast),):
+        answer = query(lab.pid(resolver.isp), str(resolver.address), sp.config.anycast_name, timeout_s=0.5, tries=1)
+        if answer is None or answer.addresses != (str(sp.anycast),):
             missing.append(f"{resolver.isp}'s resolver {resolver.address} does not answer {sp.config.anycast_name}")
     return missing
 

@@ -1,0 +1,185 @@
+"""What `anycastlab steering` writes: report.json, report.md (fit for a GitHub step summary), junit.xml (one case
+per expectation) and one PNG per TTL, the anycast arm's timeline above that DNS arm's, the fault marked."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..colours import pop_colours
+from .experiment import Arm, Result
+
+
+@dataclass(frozen=True)
+class Expectation:
+    name: str
+    passed: bool | None  # None: not evaluated (the arm did not run)
+    message: str
+
+
+def expectations(result: Result) -> list[Expectation]:
+    """anycast_outage_p95 < 1 s; each DNS arm's affected clients within the model (one request interval below,
+    one request timeout above: see `slack`);
+    clients of other PoPs without failures in every arm."""
+    out: list[Expectation] = []
+    interval = result.settings.interval_s
+    arms = {a.name: a for a in result.arms if a.summary}
+    anycast = arms.get("anycast")
+    if anycast is None:
+        out.append(Expectation("anycast_outage_p95 < 1s", None, "the anycast arm did not finish"))
+    else:
+        p95 = anycast.summary["outage_s"]["p95"]
+        out.append(Expectation("anycast_outage_p95 < 1s", p95 < 1.0, f"p95 {p95:.3f} s"))
+    for ttl in result.settings.ttls or []:
+        arm = arms.get(f"dns-ttl{ttl}")
+        name = f"dns_ttl{ttl}_outage within model"
+        if arm is None:
+            out.append(Expectation(name, None, "the arm did not finish"))
+            continue
+        # The load's resolution: one request interval, or a request timeout when requests to the dead address
+        # hang (the first success after the answer changed waits for the hung request of its connection).
+        slack = max(interval, result.settings.timeout_s)
+        lo, hi = arm.model["outage_min_s"] - interval, arm.model["outage_max_s"] + slack
+        outages = [c["outage_s"] for c in arm.clients if c["affected"]]
+        bad = [o for o in outages if not lo <= o <= hi]
+        passed = (not bad and bool(outages)) or (not outages and hi <= interval)
+        out.append(Expectation(name, passed,
+                               f"{len(outages)} clients, outages {sorted(outages)} s; model {lo:.2f}..{hi:.2f} s"))
+    for arm in result.arms:
+        if not arm.summary:
+            continue
+        n = arm.summary["failed_requests_other_clients"]
+        out.append(Expectation(f"{arm.name}: other PoPs' clients unaffected", n == 0, f"{n} failed requests"))
+    return out
+
+
+def _secs(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def markdown(result: Result) -> str:
+    lines = [f"# Anycast against DNS steering: {result.fault} at {result.pop}", ""]
+    h = result.health
+    r = result.resolvers
+    s = result.settings
+    lines += [f"Lab `{result.lab}`; health checks every {h['interval_s']} s (timeout {h['timeout_s']} s), DOWN after "
+              f"{h['down_after']} failures (detection {h['detection_s'][0]:g}-{h['detection_s'][1]:g} s), UP after "
+              f"{h['up_after']}; resolvers min-TTL {r['min_ttl_s']} s, serve-expired "
+              f"{'on' if r['serve_expired'] else 'off'}; client cache `{s.cache.name}` (floor {s.cache.floor_s:g} s); "
+              f"load {s.keepalive_hz:g}+{s.new_conn_hz:g} requests/s per client. "
+              f"{'Complete' if result.complete else 'INCOMPLETE: ' + str(result.error)}; took "
+              f"{result.finished - result.started:.0f} s of a {result.budget_s:.0f} s budget.", ""]
+    lines += ["| arm | affected clients | outage p50 / p95 / max | model | failed requests (by class) | "
+              "other clients' failures | resolver changed p50 | client on new PoP p50 | "
+              "still failing after 5/15/30 s |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for arm in result.arms:
+        if not arm.summary:
+            lines.append(f"| {arm.name} | not run: {arm.error or result.error} | | | | | | | |")
+            continue
+        o = arm.summary["outage_s"]
+        model = f"{arm.model['outage_min_s']:g}-{arm.model['outage_max_s']:g} s" if arm.model else "BGP convergence"
+        classes = ", ".join(f"{k} {v}" for k, v in sorted(arm.summary["failed_by_class"].items())) or "none"
+        resolver = arm.summary.get("resolver_changed_s", {}).get("p50") if arm.kind == "dns" else None
+        used = arm.summary.get("used_new_pop_s", {}).get("p50") if arm.kind == "dns" else None
+        still = " / ".join(str(v) for v in arm.summary["still_failing_after"].values())
+        lines.append(f"| {arm.name} | {arm.summary['affected_clients']} | {o['p50']:.2f} / {o['p95']:.2f} / "
+                     f"{o['max']:.2f} s | {model} | {arm.summary['failed_requests']} ({classes}) | "
+                     f"{arm.summary['failed_requests_other_clients']} | {_secs(resolver)} | {_secs(used)} | {still} |")
+    lines += ["", "Per client (affected ones):", "",
+              "| arm | client | PoP before → during → end | outage | failed | resolver changed | used new PoP | "
+              "kept-alive conn survived |", "|---|---|---|---|---|---|---|---|"]
+    for arm in result.arms:
+        for c in arm.clients:
+            if not c["affected"]:
+                continue
+            lines.append(f"| {arm.name} | {c['name']} | {c['pop_before']} → {c['pop_after']} → {c['pop_end']} | "
+                         f"{c['outage_s']:.2f} s | {c['failed']} | {_secs(c.get('resolver_changed_s'))} | "
+                         f"{_secs(c['used_new_pop_s'])} | {c['keepalive_survived']} |")
+    lines += ["", "Expectations:", ""]
+    lines += [f"- {'PASS' if e.passed else 'FAIL' if e.passed is False else 'NOT RUN'} {e.name}: {e.message}"
+              for e in expectations(result)]
+    return "\n".join(lines) + "\n"
+
+
+def junit_xml(result: Result) -> str:
+    suite = ET.Element("testsuite", name="steering")
+    failures = errors = 0
+    for e in expectations(result):
+        case = ET.SubElement(suite, "testcase", classname="steering", name=e.name)
+        if e.passed is False:
+            failures += 1
+            ET.SubElement(case, "failure", message=e.message)
+        elif e.passed is None:
+            errors += 1
+            ET.SubElement(case, "error", message=e.message)
+    suite.set("tests", str(len(suite)))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def timelines_png(result: Result, arms: list[Arm], pops: list[str], path: Path) -> None:
+    """The arms' timelines stacked (same clients, same time axis from the fault), the fault and restore marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    colours = pop_colours(pops)
+    clients = [c["name"] for c in arms[0].clients]
+    fig, axes = plt.subplots(len(arms), 1, figsize=(11, (0.3 * len(clients) + 1.2) * len(arms) + 0.6), dpi=110,
+                             sharex=True, squeeze=False)
+    for ax, arm in zip((a[0] for a in axes), arms, strict=True):
+        for y, client in enumerate(clients):
+            rows = [r for r in arm.records if r.client == client]
+            for pop in pops:
+                xs = [r.t - arm.fault_t for r in rows if r.error is None and r.pop == pop]
+                ax.scatter(xs, [y] * len(xs), s=6, marker="|", color=colours[pop], linewidths=1.2)
+            failed = [r.t - arm.fault_t for r in rows if r.error is not None]
+            ax.scatter(failed, [y] * len(failed), s=14, marker="x", color="red", linewidths=0.8)
+        ax.axvline(0, color="red", linestyle="--", linewidth=1)
+        ax.text(0, len(clients) - 0.4, f" {result.fault} at {result.pop}", color="red", fontsize=8, va="bottom")
+        if arm.restore_t is not None:
+            x = arm.restore_t - arm.fault_t
+            ax.axvline(x, color="green", linestyle="--", linewidth=1)
+            ax.text(x, len(clients) - 0.4, " restore", color="green", fontsize=8, va="bottom")
+        ax.set_yticks(range(len(clients)), clients, fontsize=7)
+        ax.set_ylim(-0.7, len(clients) + 0.4)
+        ax.set_title(f"{arm.name}: {arm.hostname} (TTL {arm.ttl} s) - PoP answering each client, x = failed request",
+                     fontsize=9)
+    axes[-1][0].set_xlabel("seconds from the fault")
+    handles = [Line2D([], [], color=colours[p], marker="s", linestyle="", label=p) for p in pops]
+    handles.append(Line2D([], [], color="red", marker="x", linestyle="", label="failed"))
+    axes[0][0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_reports(result: Result, directory: Path | str, pops: list[str]) -> list[Path]:
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = result.to_json()
+    data["expectations"] = [{"name": e.name, "passed": e.passed, "message": e.message} for e in expectations(result)]
+    written = [folder / "report.json", folder / "report.md", folder / "junit.xml"]
+    written[0].write_text(json.dumps(data, indent=2) + "\n")
+    written[1].write_text(markdown(result))
+    written[2].write_text(junit_xml(result))
+    with open(folder / "http.jsonl", "w") as f:
+        for arm in result.arms:
+            for r in arm.records:
+                f.write(json.dumps({"arm": arm.name, **r.to_json()}) + "\n")
+    written.append(folder / "http.jsonl")
+    anycast = next((a for a in result.arms if a.name == "anycast" and a.summary), None)
+    for arm in result.arms:
+        if arm.kind == "dns" and arm.summary:
+            png = folder / f"timeline-ttl{arm.ttl}.png"
+            timelines_png(result, [a for a in (anycast, arm) if a is not None], pops, png)
+            written.append(png)
+    return written

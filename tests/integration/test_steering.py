@@ -1,0 +1,96 @@
+"""DNS steering against anycast on a real default lab with `steering.dns` on: gdnsd and every ISP's unbound are
+real processes in the lab's namespaces (and gone after `down`), resolvers give each ISP its predicted PoP, and
+one bounded experiment (crash at fra, TTL 5 s) shows what the mechanisms imply for each arm."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from anycastlab.lifecycle import Lab
+from anycastlab.runtime import netns, paths, procs
+from anycastlab.runtime.ledger import Ledger
+from anycastlab.steering.dnsquery import query
+from anycastlab.steering.experiment import Settings, run_experiment
+from anycastlab.steering.plan import steering_plan
+from anycastlab.steering.report import expectations, write_reports
+from anycastlab.steering.topology import with_steering
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, leftovers: type) -> Iterator[Lab]:
+    with with_steering("default", prefix=f"st{os.getpid()}") as (path, name):
+        lab = Lab.up(path, name=name, timeout=90)
+    ledger = leftovers.snapshot(name, tmp_path_factory.mktemp("steering-ledger"))
+    recorded = Ledger(paths.ledger_file(lab.running.directory)).of_kind("process")
+    steering = [(e.name, e.data["pid"], e.data.get("start")) for e in recorded if e.name.startswith("steering/")]
+    try:
+        yield lab
+    finally:
+        lab.down()
+        alive = [(n, pid) for n, pid, start in steering if procs.is_alive(pid, start)]
+        assert not alive, f"steering processes left after down: {alive}"
+        leftovers.assert_none(ledger, name)
+
+
+def test_gdnsd_and_unbound_are_real_processes_inside_the_lab(lab: Lab) -> None:
+    running = lab.running
+    sp = steering_plan(running.plan)
+    assert sp is not None
+    recorded = {e.name: e.data["pid"] for e in Ledger(paths.ledger_file(running.directory)).of_kind("process")}
+    where = {"steering/gdnsd": running.plan.topology.origin.name,
+             **{f"steering/unbound-{isp}": isp for isp in sp.resolvers}}
+    for what, node in where.items():
+        pid = recorded[what]
+        binary = Path(f"/proc/{pid}/exe").resolve().name
+        assert binary == ("gdnsd" if what.endswith("gdnsd") else "unbound"), (what, binary)
+        assert netns.netns_inode(pid) == netns.netns_inode(running.pid(node)), f"{what} is not in {node}'s namespace"
+
+
+def test_each_isps_resolver_gives_its_predicted_pop_and_the_anycast_name_the_anycast_address(lab: Lab) -> None:
+    running = lab.running
+    sp = steering_plan(running.plan)
+    assert sp is not None
+    for client in running.plan.clients:
+        resolver = sp.resolver_of_client(running.plan, client.name)
+        steered = query(running.pid(client.name), str(resolver.address), sp.config.name)
+        anycast = query(running.pid(client.name), str(resolver.address), sp.config.anycast_name)
+        assert steered is not None and steered.address == str(sp.unicast[resolver.pops[0]]), (client.name, steered)
+        assert 0 < steered.ttl <= sp.config.ttl
+        assert anycast is not None and anycast.addresses == (str(sp.anycast),)
+    # the preference starts with the PoP the anycast prediction gives the ISP (status reads BGP's own choice)
+    predicted = {c["isp"]: c["predicted_pop"] for c in lab.status()["clients"]}
+    assert {isp: r.pops[0] for isp, r in sp.resolvers.items()} == predicted
+
+
+def test_a_crash_anycast_recovers_in_under_a_second_dns_waits_for_detection_and_ttl(lab: Lab, tmp_path: Path) -> None:
+    settings = Settings(fault="crash", pop="fra", ttls=[5])
+    result = run_experiment(lab.running, settings)
+    assert result.complete, result.error
+    anycast, dns = result.arm("anycast"), result.arm("dns-ttl5")
+    detection_min = dns.model["detection_min_s"]
+    sp = steering_plan(lab.running.plan)
+    assert sp is not None
+    next_choice = next(p for p in sp.resolvers["dtag"].pops if p != "fra")
+    for arm in (anycast, dns):
+        affected = [c for c in arm.clients if c["affected"]]
+        assert {c["name"] for c in affected} == {"dtag-c1", "dtag-c2"}, arm.clients
+        for c in affected:  # recovered, on another PoP, while fra was still down
+            assert c["pop_after"] not in (None, "fra"), (arm.name, c)
+        others = [c for c in arm.clients if not c["affected"]]
+        assert all(c["failed"] == 0 and c["outage_s"] == 0 for c in others), (arm.name, others)
+    for c in (c for c in anycast.clients if c["affected"]):
+        assert c["outage_s"] < 1.0, c
+    for c in (c for c in dns.clients if c["affected"]):
+        # failed at least until gdnsd could have marked fra DOWN, and not beyond detection + TTL + one timeout
+        assert c["outage_s"] >= detection_min - settings.interval_s, c
+        assert c["outage_s"] <= dns.model["outage_max_s"] + settings.timeout_s, c
+        assert c["resolver_changed_s"] is not None and c["resolver_changed_s"] >= detection_min - 0.5, c
+        assert c["pop_after"] == next_choice, c  # gdnsd's next PoP for dtag, not where BGP sends it
+    assert all(e.passed for e in expectations(result)), [(e.name, e.message) for e in expectations(result)]
+    written = {p.name for p in write_reports(result, tmp_path, [p.name for p in lab.running.plan.pops])}
+    assert {"report.json", "report.md", "junit.xml", "timeline-ttl5.png"} <= written
