@@ -78,10 +78,10 @@ class LazyGroup(click.Group):
             sys.exit(130 if interrupted else 1)
         sys.exit(result if isinstance(result, int) else 0)
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, _ctx: click.Context) -> list[str]:
         return sorted(name for name in VERBS if _available(name))
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, _ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in VERBS or not _available(cmd_name):
             return None
         module_name, attr = VERBS[cmd_name][0].split(":")

@@ -54,7 +54,7 @@ def catching() -> Iterator[None]:
         yield
         return
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
         raise Interrupted(signum)
 
     previous = {s: signal.signal(s, interrupt) for s in SIGNALS}
@@ -73,7 +73,7 @@ def held(raise_pending: bool = True) -> Iterator[None]:
         yield
         return
     pending: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum)) for s in SIGNALS}
+    previous = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in SIGNALS}
     try:
         yield
     finally:
@@ -90,7 +90,7 @@ def sigterm_raises(error: Callable[[], BaseException]) -> Iterator[None]:
         yield
         return
 
-    def raise_it(signum: int, frame: FrameType | None) -> None:
+    def raise_it(_signum: int, _frame: FrameType | None) -> None:
         raise error()
 
     previous = signal.signal(signal.SIGTERM, raise_it)

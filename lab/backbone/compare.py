@@ -93,7 +93,7 @@ class Comparison:
         self.anycast = str(self.plan.topology.anycast.ip)
         origin = self.plan.nodes[self.plan.topology.origin.name]
         self.origin_public = str(origin.lo_addresses[0].ip)
-        self.progress = progress or (lambda message: None)
+        self.progress = progress or (lambda _message: None)
         self.counter = 0
 
     # -- requests ---------------------------------------------------------------------------------------

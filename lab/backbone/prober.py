@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     _, nodes = handles.load(paths.lab_dir(args.lab))  # every node's pid and vtysh, whatever the runtime
     prober = Prober(args.lab, plan, nodes)
 
-    def stop(signum: int, frame: FrameType | None) -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
         prober.stop = True
 
     signal.signal(signal.SIGTERM, stop)

@@ -34,7 +34,7 @@ def start(lab: RunningLab, router: str, daemons: list[str] | None = None) -> dic
     detached from the drill (frr.start). Returns daemon -> new pid; raises LabError if one does not come up."""
     ledger = Ledger(paths.ledger_file(lab.directory))
 
-    def wanted(rd: RouterDaemons, daemon: str) -> bool:
+    def wanted(_rd: RouterDaemons, daemon: str) -> bool:
         return (daemons is None or daemon in daemons) and daemon_pid(lab, router, daemon) is None
 
     def record(what: str, pid: int) -> None:

@@ -180,7 +180,7 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
               progress: Progress | None = None) -> DrillResult:
     """Run `drill` on `lab` (a Lab or a RunningLab); write reports when asked. Restores on any exit."""
     running: RunningLab = getattr(lab, "running", lab)
-    say = progress or (lambda message: None)
+    say = progress or (lambda _message: None)
     plan = running.plan
     clients = drill.probes.clients or [c.name for c in plan.clients]
     problems = check_against(drill, set(plan.nodes), {p.name for p in plan.pops}, set(clients))

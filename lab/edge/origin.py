@@ -266,7 +266,7 @@ class OriginServer:
         await request.read()
         return web.Response(text=f"{request.method} ok\n", headers={"Cache-Control": "no-store"})
 
-    async def dynamic(self, request: web.Request) -> web.StreamResponse:
+    async def dynamic(self, _request: web.Request) -> web.StreamResponse:
         self.state.serial += 1
         body = f"{self.config.name} dynamic serial={self.state.serial} t={time.time():.6f}\n"
         return web.Response(text=body, headers={"Cache-Control": "private, no-store"})
@@ -292,7 +292,7 @@ class OriginServer:
                 "body_bytes": len(body), "origin": self.config.name}
         return web.json_response(data, headers={"Cache-Control": "no-store"})
 
-    async def health(self, request: web.Request) -> web.StreamResponse:
+    async def health(self, _request: web.Request) -> web.StreamResponse:
         return web.Response(text="ok\n", headers={"Cache-Control": "no-store"})
 
     # ------------------------------------------------------------------ control socket

@@ -88,7 +88,7 @@ class _OriginConnection(asyncio.Protocol):
             self._fail(OriginError(f"malformed origin response: {exc}"))
             self._close()
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def connection_lost(self, _exc: Exception | None) -> None:
         self.closed = True
         self.reusable = False
         if self.headers_done and not self.done and not self.length_known:

@@ -269,10 +269,10 @@ def main(argv: list[str] | None = None) -> None:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
     releaser = Releaser(args.state, args.report)
 
-    def stop(signum: int, frame: FrameType | None) -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
         releaser.stop_requested = True
 
-    def reload(signum: int, frame: FrameType | None) -> None:
+    def reload(_signum: int, _frame: FrameType | None) -> None:
         releaser.reload_requested = True
 
     signal.signal(signal.SIGTERM, stop)

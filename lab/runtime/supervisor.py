@@ -74,7 +74,7 @@ class Supervisor:
         checks = f"checking {sum(len(r.config.daemons) for r in routers)} FRR configs with FRR's dry run"
         self.events.emit("check", checks)
         if runtime.shares_host_fs:  # the host's FRR is the nodes' FRR: check while the nodes are made
-            dry_run = DryRun(routers, lambda router: []).start_all()
+            dry_run = DryRun(routers, lambda _router: []).start_all()
             on_node = None
         else:  # each router's own image checks its config, once its node exists
             dry_run = DryRun(routers, lambda router: runtime.handles[router].exec)
@@ -232,7 +232,7 @@ def run(name: str, plan: Plan, directory: Path, timeout: float,
     sup = Supervisor(name, plan, directory, listener, runtime)
     stopped_by: list[int] = []
 
-    def stop(signum: int, frame: FrameType | None) -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
         stopped_by.append(signum)
         sup.stop_requested.set()
         if not ready:

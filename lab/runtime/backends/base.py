@@ -46,6 +46,7 @@ class Runtime(ABC):
         """Make what the nodes need and what outlives the lab (the docker runtime builds missing images),
         saying what it does through `progress`. Nothing of the lab exists yet. What it returns is saved
         as the lab's runtime.json, so the lab runs exactly what was prepared (the images just built)."""
+        del plan, progress  # by default there is nothing to prepare
         return {}
 
     @classmethod

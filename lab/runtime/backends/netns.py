@@ -18,6 +18,7 @@ from typing import Any
 from mininet.link import Link as MnLink
 from mininet.log import setLogLevel
 from mininet.node import Host
+from typing_extensions import override
 
 from ...errors import LabError
 from ...plan import Plan
@@ -47,6 +48,7 @@ class NetnsRuntime(Runtime):
         self.hosts: dict[str, Host] = {}
 
     @classmethod
+    @override
     def preflight(cls, plan: Plan, settings: dict[str, Any]) -> None:
         missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None and not Path(t).exists()]
         if missing:
@@ -85,9 +87,11 @@ class NetnsRuntime(Runtime):
                         grace=0.5)
 
     @classmethod
+    @override
     def remove_recorded(cls, ledger: Ledger) -> list[str]:
         return []  # node shells are recorded processes: cleanup ends them with the rest
 
     @classmethod
+    @override
     def leftovers(cls, ledger: Ledger) -> list[str]:
         return []  # namespaces are checked for every runtime by cleanup.live_namespaces
