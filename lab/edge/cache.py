@@ -94,6 +94,10 @@ class RequestDirectives:
         return d
 
 
+# A request without Cache-Control or Pragma asks nothing of the cache (shared: never mutated).
+PLAIN_REQUEST = RequestDirectives()
+
+
 # --------------------------------------------------------------------------- response side
 
 
@@ -522,6 +526,18 @@ class CacheStore:
             if not entry.vary or entry.vary_key == vary_values(entry.vary, req):
                 return entry
         return None
+
+    def fresh(self, key: str, req: Mapping[str, str], now: float) -> Entry | None:
+        """The variant ``lookup`` picks, if a request without directives may take it as a HIT now.
+
+        One answer for the proxy's inline path and its general path: the same lookup (LRU order touched)
+        and ``reuse(entry, PLAIN_REQUEST, now) is Reuse.FRESH``. Stale entries, and entries to revalidate
+        on every use, are None: the caller then takes the general path.
+        """
+        entry = self.lookup(key, req)
+        if entry is None or reuse(entry, PLAIN_REQUEST, now) is not Reuse.FRESH:
+            return None
+        return entry
 
     def put(self, entry: Entry) -> bool:
         """Store ``entry`` (replacing the variant it matches); False if it is too big to keep."""

@@ -265,6 +265,41 @@ def test_lru_eviction_keeps_recently_used() -> None:
     assert not store.put(entry([("Cache-Control", "max-age=60")], key="big", body=b"x" * 5000))
 
 
+def test_fresh_is_the_plain_hit_of_the_general_rules() -> None:
+    """``fresh`` (the proxy's inline path) answers exactly when lookup + reuse would say FRESH."""
+    store = c.CacheStore()
+    cases = {
+        "h/fresh": [("Cache-Control", "max-age=10")],
+        "h/swr": [("Cache-Control", "max-age=10, stale-while-revalidate=60")],
+        "h/no-cache": [("Cache-Control", "no-cache"), ("ETag", '"v"')],
+        "h/aged": [("Cache-Control", "max-age=10"), ("Age", "8")],
+    }
+    for key, hdrs in cases.items():
+        store.put(entry(hdrs, key=key))
+    for now in (T0, T0 + 1, T0 + 5, T0 + 9.99, T0 + 10, T0 + 30):
+        for key in [*cases, "h/absent"]:
+            general = store.lookup(key, {})
+            want = general if general is not None and c.reuse(general, c.PLAIN_REQUEST, now) is c.Reuse.FRESH \
+                else None
+            assert store.fresh(key, {}, now) is want, (key, now)
+    assert store.fresh("h/fresh", {}, T0 + 9) is not None and store.fresh("h/fresh", {}, T0 + 10) is None
+
+
+def test_fresh_selects_the_variant_and_touches_lru_order() -> None:
+    store = c.CacheStore(max_bytes=3 * 1400, max_object_bytes=2000)
+    hdrs: Headers = [("Cache-Control", "max-age=60"), ("Vary", "Accept-Encoding")]
+    gz = entry(hdrs, req={"accept-encoding": "gzip"}, key="h/0", body=b"x" * 900)
+    store.put(gz)
+    assert store.fresh("h/0", {"accept-encoding": "gzip"}, T0) is gz
+    assert store.fresh("h/0", {"accept-encoding": "br"}, T0) is None
+    assert store.fresh("h/0", {}, T0) is None
+    for i in (1, 2):
+        store.put(entry([("Cache-Control", "max-age=60")], key=f"h/{i}", body=b"x" * 1000))
+    assert store.fresh("h/0", {"accept-encoding": "gzip"}, T0) is gz  # touch 0: 1 is now least recently used
+    store.put(entry([("Cache-Control", "max-age=60")], key="h/3", body=b"x" * 1000))
+    assert store.lookup("h/1", {}) is None and store.lookup("h/0", {"accept-encoding": "gzip"}) is gz
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 3000), st.sampled_from(["", "t1", "t2"])),
                 max_size=80))
