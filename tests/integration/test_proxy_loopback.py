@@ -503,3 +503,84 @@ def test_broken_origin_response_gets_502(tmp_path: Path) -> None:
         stop.set()
         thread.join(timeout=5)
         srv.close()
+
+
+# ---------------------------------------------------------------- inline hit path vs general path
+
+# The only fields allowed to differ between two HITs for the same request: the ray id is unique per
+# response, and Age is computed per response (two consecutive HITs may straddle a second). Everything else
+# (status line, every field and its order, the framing, the body) must be the same bytes.
+_PER_RESPONSE = re.compile(rb"^(cf-ray|Age): ([^\r]*)\r$", re.M)
+
+
+def _read_response(sock: socket.socket, buf: bytearray, head_only: bool) -> bytes:
+    """One response off a keep-alive connection, framed by its Content-Length."""
+    while b"\r\n\r\n" not in buf:
+        data = sock.recv(65536)
+        assert data, f"connection closed mid-head: {bytes(buf)!r}"
+        buf += data
+    end = buf.index(b"\r\n\r\n") + 4
+    m = re.search(rb"\r\nContent-Length: (\d+)\r\n", bytes(buf[:end]), re.I)
+    total = end + (0 if head_only or m is None else int(m.group(1)))
+    while len(buf) < total:
+        data = sock.recv(65536)
+        assert data, "connection closed mid-body"
+        buf += data
+    out = bytes(buf[:total])
+    del buf[:total]
+    return out
+
+
+def _exchange(lab: Lab, payload: bytes, heads_only: list[bool]) -> list[bytes]:
+    port = int(lab.http.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(payload)
+        buf = bytearray()
+        return [_read_response(s, buf, head_only) for head_only in heads_only]
+
+
+def _fast_hits(lab: Lab) -> int:
+    value = lab.stats()["fast_hits"]
+    assert isinstance(value, int)
+    return value
+
+
+def _per_response_fields(reply: bytes) -> tuple[bytes, dict[bytes, bytes]]:
+    fields = {m.group(1): m.group(2) for m in _PER_RESPONSE.finditer(reply)}
+    return _PER_RESPONSE.sub(rb"\1: -\r", reply), fields
+
+
+@pytest.mark.parametrize(("method", "version", "extra"), [
+    ("GET", "1.1", ""),
+    ("GET", "1.1", "Connection: close\r\n"),
+    ("HEAD", "1.1", ""),
+    ("GET", "1.0", "Connection: keep-alive\r\n"),
+    ("GET", "1.0", ""),
+    ("GET", "1.1", "Accept-Encoding: gzip\r\n"),  # an entry with Vary: Accept-Encoding
+])
+def test_inline_and_general_path_hits_are_byte_identical(lab: Lab, method: str, version: str, extra: str) -> None:
+    """The same request for the same fresh entry, answered by the inline path (a connection with nothing
+    in flight) and by the general path (pipelined behind an origin fetch, so it is queued and dispatched):
+    the same bytes apart from the ray id and Age."""
+    vary = "&vary=Accept-Encoding" if "Accept-Encoding" in extra else ""
+    path = f"/cache/inline-{method}-{version}-{len(extra)}?max-age=600{vary}"
+    request = f"{method} {path} HTTP/{version}\r\nHost: {HOST}\r\n{extra}\r\n".encode()
+    head_only = method == "HEAD"
+    assert b"MISS" in _exchange(lab, request.replace(b"HEAD ", b"GET "), [False])[0]
+
+    before = _fast_hits(lab)
+    inline = _exchange(lab, request, [head_only])[0]
+    middle = _fast_hits(lab)
+    busy = f"GET /dynamic/inline-{method} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    fetched, general = _exchange(lab, busy + request, [False, head_only])
+    after = _fast_hits(lab)
+    assert (middle - before, after - middle) == (1, 0), "each path must have answered one of the two"
+    assert b"cf-cache-status: BYPASS" in fetched
+
+    assert b"cf-cache-status: HIT\r\n" in inline
+    inline_bytes, inline_fields = _per_response_fields(inline)
+    general_bytes, general_fields = _per_response_fields(general)
+    assert inline_bytes == general_bytes
+    assert set(inline_fields) == set(general_fields) == {b"cf-ray", b"Age"}
+    assert inline_fields[b"cf-ray"] != general_fields[b"cf-ray"]
+    assert abs(int(inline_fields[b"Age"]) - int(general_fields[b"Age"])) <= 1
