@@ -7,14 +7,16 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from anycastlab.ddos import attack as attack_bounds
 from anycastlab.ddos.attack import Attack
 from anycastlab.ddos.run import run_attack
 from anycastlab.lifecycle import Lab
 
-RATES = (500, 2000, 4000)
+RATES = (500, 2000, 4000, 7000, 10000)
 
 
 def main() -> None:
+    attack_bounds.MAX_TOTAL_PPS = max(RATES)  # measured past the verb's cap, to see where it should be
     lab = Lab.up("default", name="bench-ddos", timeout=120)
     try:
         base: float | None = None
