@@ -28,9 +28,7 @@ from anycastlab.edge.cache import (
     NOT_STORED,
     PLAIN_REQUEST,
     SAFE_METHODS,
-    CacheLock,
     CachePhase,
-    CacheStore,
     Entry,
     RequestDirectives,
     Reuse,
@@ -54,6 +52,7 @@ from anycastlab.edge.messages import (
     header_fields,
 )
 from anycastlab.edge.metrics import Metrics
+from anycastlab.edge.store import CacheLock, CacheStore
 from anycastlab.edge.stored import NOT_FROM_ENTRY, entry_wire, host_key, range_response
 from anycastlab.edge.upstream import OriginError, OriginResponse, Upstream
 

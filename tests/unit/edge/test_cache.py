@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from anycastlab.edge import cache as c
 from anycastlab.edge.headers import Headers, http_date
+from anycastlab.edge.store import CacheLock, CacheStore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -214,7 +215,7 @@ def test_client_conditionals() -> None:
 
 
 def test_vary_selects_variants() -> None:
-    store = c.CacheStore()
+    store = CacheStore()
     hdrs: Headers = [("Cache-Control", "max-age=60"), ("Vary", "Accept-Language")]
     en = entry(hdrs, req={"accept-language": "en"}, body=b"en")
     de = entry(hdrs, req={"accept-language": "de"}, body=b"de")
@@ -231,7 +232,7 @@ def test_vary_selects_variants() -> None:
 
 
 def test_same_variant_is_replaced_not_duplicated() -> None:
-    store = c.CacheStore()
+    store = CacheStore()
     store.put(entry([("Cache-Control", "max-age=60")], body=b"1"))
     second = entry([("Cache-Control", "max-age=60")], body=b"2")
     store.put(second)
@@ -240,7 +241,7 @@ def test_same_variant_is_replaced_not_duplicated() -> None:
 
 
 def test_purge_by_key_tag_and_all() -> None:
-    store = c.CacheStore()
+    store = CacheStore()
     store.put(entry([("Cache-Control", "max-age=60"), ("Cache-Tag", "a, b")], key="h/1"))
     store.put(entry([("Cache-Control", "max-age=60"), ("Cache-Tag", "b")], key="h/2"))
     store.put(entry([("Cache-Control", "max-age=60")], key="h/3"))
@@ -254,7 +255,7 @@ def test_purge_by_key_tag_and_all() -> None:
 
 
 def test_lru_eviction_keeps_recently_used() -> None:
-    store = c.CacheStore(max_bytes=3 * 1400, max_object_bytes=2000)
+    store = CacheStore(max_bytes=3 * 1400, max_object_bytes=2000)
     for i in range(3):
         store.put(entry([("Cache-Control", "max-age=60")], key=f"h/{i}", body=b"x" * 1000))
     assert store.lookup("h/0", {}) is not None  # touch 0: 1 is now least recently used
@@ -267,7 +268,7 @@ def test_lru_eviction_keeps_recently_used() -> None:
 
 def test_fresh_is_the_plain_hit_of_the_general_rules() -> None:
     """``fresh`` (the proxy's inline path) answers exactly when lookup + reuse would say FRESH."""
-    store = c.CacheStore()
+    store = CacheStore()
     cases = {
         "h/fresh": [("Cache-Control", "max-age=10")],
         "h/swr": [("Cache-Control", "max-age=10, stale-while-revalidate=60")],
@@ -286,7 +287,7 @@ def test_fresh_is_the_plain_hit_of_the_general_rules() -> None:
 
 
 def test_fresh_selects_the_variant_and_touches_lru_order() -> None:
-    store = c.CacheStore(max_bytes=3 * 1400, max_object_bytes=2000)
+    store = CacheStore(max_bytes=3 * 1400, max_object_bytes=2000)
     hdrs: Headers = [("Cache-Control", "max-age=60"), ("Vary", "Accept-Encoding")]
     gz = entry(hdrs, req={"accept-encoding": "gzip"}, key="h/0", body=b"x" * 900)
     store.put(gz)
@@ -304,7 +305,7 @@ def test_fresh_selects_the_variant_and_touches_lru_order() -> None:
 @given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 3000), st.sampled_from(["", "t1", "t2"])),
                 max_size=80))
 def test_store_accounting_never_exceeds_budget(ops: list[tuple[int, int, str]]) -> None:
-    store = c.CacheStore(max_bytes=20_000, max_object_bytes=8_000)
+    store = CacheStore(max_bytes=20_000, max_object_bytes=8_000)
     for key, size, tag in ops:
         hdrs: Headers = [("Cache-Control", "max-age=60")] + ([("Cache-Tag", tag)] if tag else [])
         store.put(entry(hdrs, key=f"h/{key}", body=b"x" * size))
@@ -327,7 +328,7 @@ def test_max_age_freshness_property(max_age: int, incoming_age: int, elapsed: fl
 
 def test_cache_lock_lets_one_leader_fetch() -> None:
     async def scenario() -> tuple[int, int]:
-        lock = c.CacheLock(timeout=2)
+        lock = CacheLock(timeout=2)
         fetches = 0
         served_from_leader = 0
         stored: dict[str, bytes] = {}
@@ -356,7 +357,7 @@ def test_cache_lock_lets_one_leader_fetch() -> None:
 
 def test_cache_lock_wait_is_bounded() -> None:
     async def scenario() -> float:
-        lock = c.CacheLock(timeout=0.1)
+        lock = CacheLock(timeout=0.1)
         assert lock.lead("k")
         loop = asyncio.get_running_loop()
         start = loop.time()
