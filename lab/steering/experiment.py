@@ -118,7 +118,10 @@ class ResolverWatch:
         pids = {isp: self.lab.pid(isp) for isp in self.sp.resolvers}
         while not self._stop.is_set() and time.monotonic() < deadline:
             for isp, resolver in self.sp.resolvers.items():
-                got = query(pids[isp], str(resolver.address), self.name, timeout_s=0.5, tries=1)
+                try:
+                    got = query(pids[isp], str(resolver.address), self.name, timeout_s=0.5, tries=1)
+                except OSError:  # the node is gone (the lab is being torn down): nothing more to watch
+                    return
                 self.answers.append(Answer(time.time(), isp, None if got is None else got.address))
             self._stop.wait(1.0 / WATCH_HZ)
 
@@ -314,16 +317,21 @@ def run_arm(lab: RunningLab, sp: SteeringPlan, result: Result, arm: Arm, setting
         _sleep(window - (time.time() - arm.fault_t), None)
         progress(f"{arm.name}: restoring {result.fault} at {result.pop}")
         arm.restore_t = time.time()
-        injected.undo()
-        injected = None
+        undo, injected = injected, None  # a failed restore is not tried twice
+        undo.undo()
         _sleep(settings.settle_s, None)
+    except BaseException as exc:
+        arm.error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
-        if injected is not None:  # an error or an interrupt: the fault goes, whatever comes next
-            with interrupts.held(raise_pending=False):
-                injected.undo()
-            arm.restore_t = arm.restore_t or time.time()
-        load.stop()
-        watch.stop()
+        try:
+            if injected is not None:  # an error or an interrupt: the fault goes, whatever comes next
+                arm.restore_t = arm.restore_t or time.time()
+                with interrupts.held(raise_pending=False):
+                    injected.undo()
+        finally:  # the load and the watch stop even when the restore fails, before anyone tears the lab down
+            load.stop()
+            watch.stop()
         arm.answers = list(watch.answers)
         if load.error is not None and arm.error is None:
             arm.error = f"HTTP load failed: {load.error}"
