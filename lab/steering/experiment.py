@@ -13,7 +13,9 @@ Every wait is bounded; `budget_s` is the whole run's upper bound, printed before
 
 from __future__ import annotations
 
+import contextlib
 import statistics
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -103,6 +105,7 @@ class ResolverWatch:
     def __init__(self, lab: RunningLab, sp: SteeringPlan, name: str, max_s: float) -> None:
         self.lab, self.sp, self.name, self.max_s = lab, sp, name, max_s
         self.answers: list[Answer] = []
+        self.states: list[tuple[float, dict[str, str]]] = []  # gdnsd's view of each PoP, twice a second
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="steering-watch", daemon=True)
 
@@ -116,7 +119,12 @@ class ResolverWatch:
     def _run(self) -> None:
         deadline = time.monotonic() + self.max_s
         pids = {isp: self.lab.pid(isp) for isp in self.sp.resolvers}
+        tick = 0
         while not self._stop.is_set() and time.monotonic() < deadline:
+            tick += 1
+            if tick % 2:
+                with contextlib.suppress(LabError, ValueError, OSError, subprocess.TimeoutExpired):
+                    self.states.append((time.time(), service.pop_states(self.lab)))
             for isp, resolver in self.sp.resolvers.items():
                 try:
                     got = query(pids[isp], str(resolver.address), self.name, timeout_s=0.5, tries=1)
@@ -150,6 +158,7 @@ class Arm:
     model: dict[str, float] = field(default_factory=dict)
     records: list[http_load.HttpRecord] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
+    states: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -268,6 +277,8 @@ def analyse_arm(arm: Arm, lab: RunningLab, sp: SteeringPlan, pop: str, load: htt
         "keepalive_survived": sum(1 for c in arm.clients if c["keepalive_survived"]),
         "keepalive_at_fault": sum(1 for c in arm.clients if c["keepalive_at_fault"]),
     }
+    down = next((t for t, st in arm.states if t >= arm.fault_t and not st.get(pop, "UP").startswith("UP")), None)
+    arm.summary["health_down_s"] = None if down is None else round(down - arm.fault_t, 3)  # gdnsd marked it DOWN
     if arm.kind == "dns":
         arm.summary["resolver_changed_s"] = analysis.stats(
             [c["resolver_changed_s"] for c in affected if c["resolver_changed_s"] is not None])
@@ -333,6 +344,7 @@ def run_arm(lab: RunningLab, sp: SteeringPlan, result: Result, arm: Arm, setting
             load.stop()
             watch.stop()
         arm.answers = list(watch.answers)
+        arm.states = list(watch.states)
         if load.error is not None and arm.error is None:
             arm.error = f"HTTP load failed: {load.error}"
         if arm.fault_t:

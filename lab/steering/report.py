@@ -72,13 +72,13 @@ def markdown(result: Result) -> str:
               f"load {s.keepalive_hz:g}+{s.new_conn_hz:g} requests/s per client. "
               f"{'Complete' if result.complete else 'INCOMPLETE: ' + str(result.error)}; took "
               f"{result.finished - result.started:.0f} s of a {result.budget_s:.0f} s budget.", ""]
-    lines += ["| arm | affected clients | outage p50 / p95 / max | model | failed requests (by class) | "
-              "other clients' failures | resolver changed p50 | client on new PoP p50 | "
+    lines += ["| arm | affected clients | outage p50 / p95 / max | model | gdnsd marked it DOWN | "
+              "failed requests (by class) | other clients' failures | resolver changed p50 | client on new PoP p50 | "
               "still failing after 5/15/30 s |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for arm in result.arms:
         if not arm.summary:
-            lines.append(f"| {arm.name} | not run: {arm.error or result.error} | | | | | | | |")
+            lines.append(f"| {arm.name} | not run: {arm.error or result.error} | | | | | | | | |")
             continue
         o = arm.summary["outage_s"]
         model = f"{arm.model['outage_min_s']:g}-{arm.model['outage_max_s']:g} s" if arm.model else "BGP convergence"
@@ -87,7 +87,8 @@ def markdown(result: Result) -> str:
         used = arm.summary.get("used_new_pop_s", {}).get("p50") if arm.kind == "dns" else None
         still = " / ".join(str(v) for v in arm.summary["still_failing_after"].values())
         lines.append(f"| {arm.name} | {arm.summary['affected_clients']} | {o['p50']:.2f} / {o['p95']:.2f} / "
-                     f"{o['max']:.2f} s | {model} | {arm.summary['failed_requests']} ({classes}) | "
+                     f"{o['max']:.2f} s | {model} | {_secs(arm.summary.get('health_down_s'))} | "
+                     f"{arm.summary['failed_requests']} ({classes}) | "
                      f"{arm.summary['failed_requests_other_clients']} | {_secs(resolver)} | {_secs(used)} | {still} |")
     lines += ["", "Per client (affected ones):", "",
               "| arm | client | PoP before → during → end | outage | failed | resolver changed | used new PoP | "
