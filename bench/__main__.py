@@ -7,7 +7,7 @@ import importlib.util
 import sys
 
 BENCHMARKS = ["lab_bringup", "runtimes", "cli_startup", "runner", "proxy_vs_nginx", "probes", "link_delay", "world",
-              "ddos_capacity"]
+              "ddos_capacity", "web_drill"]
 
 
 def main() -> None:

@@ -251,26 +251,35 @@ function drawLegend() {
   item((s) => el("path", { class: "catchline", d: "M-11,0H11", stroke: "#E69F00" }, s), "client → its PoP");
 }
 
+function drawClient(n, s, e, pop, catchG) {
+  e.g.setAttribute("data-pop", pop);
+  e.g.classList.toggle("lost", !!s.lost);
+  e.c.setAttribute("fill", s.lost ? "#ffffff" : colour(s.pop));
+  e.x.setAttribute("visibility", s.lost ? "visible" : "hidden");
+  if (s.pop && !s.lost && view.xy[s.pop]) {
+    el("path", { class: "catchline", d: geoLine(n.name, s.pop), stroke: colour(s.pop) }, catchG);
+  }
+}
+
 function applyState() {
   const st = view.state, topo = view.topo;
   if (!st || !topo) return;
+  // The map (an SVG over the world's outlines, costly to repaint) is touched only when what it shows changed.
+  const faults = (st.drill && st.drill.active_faults) || [];
+  const mapSig = JSON.stringify([Object.entries(st.clients).map(([c, v]) => [c, v.pop, v.lost]),
+    Object.entries(st.pops).map(([p, v]) => [p, v.announcing, v.proxy]), faults]);
+  const mapChanged = mapSig !== view.mapSig;
+  view.mapSig = mapSig;
   const catchG = document.getElementById("catch");
-  catchG.replaceChildren();
+  if (mapChanged) catchG.replaceChildren();
   for (const n of topo.nodes) {
     if (n.role !== "client") continue;
     const s = st.clients[n.name] || {};
     const e = view.clientEls[n.name], r = view.rowEls[n.name];
     const pop = s.lost ? "lost" : s.pop || "";
-    e.g.setAttribute("data-pop", pop);
-    e.g.classList.toggle("lost", !!s.lost);
-    e.c.setAttribute("fill", s.lost ? "#ffffff" : colour(s.pop));
-    e.x.setAttribute("visibility", s.lost ? "visible" : "hidden");
     const text = clientText(n.name);
-    e.title.textContent = text;
-    e.g.setAttribute("aria-label", text);
-    if (s.pop && !s.lost && view.xy[s.pop]) {
-      el("path", { class: "catchline", d: geoLine(n.name, s.pop), stroke: colour(s.pop) }, catchG);
-    }
+    if (e.title.textContent !== text) { e.title.textContent = text; e.g.setAttribute("aria-label", text); }
+    if (mapChanged) drawClient(n, s, e, pop, catchG);
     r.tr.setAttribute("data-pop", pop);
     r.pop.replaceChildren();
     if (s.lost) {
@@ -288,9 +297,8 @@ function applyState() {
   }
   const tip = document.getElementById("tip");
   if (!tip.hidden && tip.dataset.client) showTip(tip.dataset.client);
-  const faults = (st.drill && st.drill.active_faults) || [];
-  for (const p of Object.values(view.linkEls)) p.classList.remove("faulted");
-  for (const f of faults) {
+  if (mapChanged) for (const p of Object.values(view.linkEls)) p.classList.remove("faulted");
+  if (mapChanged) for (const f of faults) {
     if (f.link && view.linkEls[`${f.link[0]}|${f.link[1]}`]) view.linkEls[`${f.link[0]}|${f.link[1]}`].classList.add("faulted");
   }
   const tbody = document.querySelector("#pops tbody");
@@ -302,7 +310,7 @@ function applyState() {
     const name = html("td");
     name.appendChild(html("span", { class: "swatch", style: `background:${colour(pop)}` }));
     name.appendChild(document.createTextNode(pop));
-    if (fault) name.appendChild(html("span", { class: "bad", title: "a drill's fault is in place" }, ` ⚡ ${fault.mode}`));
+    if (fault) name.appendChild(html("span", { class: "bad fault", title: "a drill's fault is in place" }, `⚡ ${fault.mode}`));
     tr.appendChild(name);
     const ann = p.announcing === null || p.announcing === undefined ? ["–", ""] : p.announcing ? ["announcing", "good"] : ["NOT announcing", "bad"];
     tr.appendChild(html("td", { class: ann[1] }, ann[0]));
@@ -313,10 +321,10 @@ function applyState() {
     tr.appendChild(html("td", { class: "num" }, String(p.clients || 0)));
     tbody.appendChild(tr);
     const e = view.popEls[pop];
-    if (e) {
+    if (e && mapChanged) {
       const off = p.announcing === false || (p.proxy && p.proxy !== "ok") || !!fault;
       e.g.classList.toggle("withdrawn", p.announcing === false);
-      e.label.textContent = pop.toUpperCase() + (fault ? ` ⚡ ${fault.mode}` : "") + (p.announcing === false ? " ✕ withdrawn" : "") + (p.proxy && p.proxy !== "ok" ? ` proxy ${p.proxy}` : "");
+      e.label.textContent = pop.toUpperCase() + (fault ? ` ⚡${fault.mode}` : p.announcing === false ? " ✕" : "") + (p.proxy && p.proxy !== "ok" ? ` proxy ${p.proxy}` : "");
       e.title.textContent = `${pop}: PoP, ${ann[0]}, proxy ${proxy}, ${p.clients || 0} clients`;
       e.label.setAttribute("class", off ? "bad" : "");
     }
@@ -474,7 +482,7 @@ function connect() {
     if (view.state.drill && view.drill) Object.assign(view.drill, view.state.drill);
     else if (view.state.drill && !view.drill) view.drill = view.state.drill;
     applyState();
-    timelineSoon();
+    if (view.drill && view.drill.running) timelineSoon();
   });
 }
 
@@ -483,7 +491,7 @@ setInterval(() => {
   const age = view.state ? Math.max(0, Date.now() / 1000 - view.state.t) : null;
   setLive(true, age === null ? "live" : `live · state ${age.toFixed(1)} s old`);
   if (view.drill && view.drill.running) timelineSoon();
-}, 500);
+}, 1000);
 window.addEventListener("resize", timelineSoon);
 
 loadWorld().then(() => {
