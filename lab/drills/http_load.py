@@ -27,10 +27,12 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import h11
 
 from ..probes import nsock
 from ..runtime.state import RunningLab
@@ -106,47 +108,54 @@ def classify(exc: BaseException, handshaking: bool) -> str:
 @dataclass
 class Response:
     status: int
-    headers: dict[str, str]
-    close: bool
+    headers: dict[str, str]  # lower-cased names; a field sent several times is joined with ", " (RFC 9110 5.3)
+    close: bool  # the connection cannot carry another request
+    trailers: dict[str, str] = field(default_factory=dict)
 
 
-async def read_response(reader: asyncio.StreamReader) -> Response:
-    """Read one HTTP/1.1 response (Content-Length, chunked or until close) and drop its body."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    if len(head) > MAX_HEADER_BYTES:
-        raise RequestFailed("other", "response head too large", answered=True)
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[1].isdigit():
-        raise RequestFailed("other", f"bad status line {lines[0][:80]!r}", answered=True)
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    status = int(parts[1])
-    close = headers.get("connection", "").lower() == "close"
-    if status in (204, 304) or 100 <= status < 200:
-        pass
-    elif "chunked" in headers.get("transfer-encoding", "").lower():
-        total = 0
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip() or b"0", 16)
-            total += size
-            if total > MAX_BODY_BYTES:
+def new_parser() -> h11.Connection:
+    """The client side of one HTTP/1.1 connection (h11: framing, keep-alive and trailers as RFC 9112 says)."""
+    return h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
+
+
+def _fields(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for raw_name, raw_value in pairs:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        fields[name] = f"{fields[name]}, {value}" if name in fields else value
+    return fields
+
+
+async def read_response(reader: asyncio.StreamReader, parser: h11.Connection) -> Response:
+    """Read one response to the request `parser` sent, dropping its body. A connection that ends mid-response
+    raises IncompleteReadError (a reset, to `classify`); a malformed one is a failed, answered request."""
+    head: h11.Response | None = None
+    body = 0
+    eof = False
+    while True:
+        try:
+            event = parser.next_event()
+        except h11.RemoteProtocolError as exc:
+            if eof:
+                raise asyncio.IncompleteReadError(b"", None) from exc
+            raise RequestFailed("other", f"malformed response: {exc}", answered=True) from exc
+        if event is h11.NEED_DATA:
+            data = await reader.read(65536)
+            eof = not data
+            parser.receive_data(data)
+        elif isinstance(event, h11.Response):
+            head = event
+        elif isinstance(event, h11.Data):
+            body += len(event.data)
+            if body > MAX_BODY_BYTES:
                 raise RequestFailed("other", "response body too large", answered=True)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    elif "content-length" in headers:
-        length = int(headers["content-length"])
-        if length > MAX_BODY_BYTES:
-            raise RequestFailed("other", "response body too large", answered=True)
-        await reader.readexactly(length)
-    else:
-        await reader.read(MAX_BODY_BYTES)
-        close = True
-    return Response(status, headers, close)
+        elif isinstance(event, h11.EndOfMessage) and head is not None:
+            # MUST_CLOSE (Connection: close) or a body that ran until the server closed: no next request here
+            close = eof or not (parser.our_state is h11.DONE and parser.their_state is h11.DONE)
+            return Response(head.status_code, _fields(head.headers), close, _fields(event.headers))
+        elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+            raise asyncio.IncompleteReadError(b"", None)
+        # an InformationalResponse (1xx) comes before the real one: read on
 
 
 class Connection:
@@ -154,6 +163,7 @@ class Connection:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.parser = new_parser()
         self.used = 0
 
     @classmethod
@@ -181,13 +191,16 @@ class Connection:
 
     async def get(self, host: str, path: str, close: bool, progress: Progress) -> Response:
         progress.stage = "request"
-        request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: anycastlab-drill\r\nAccept: */*\r\n"
-                   f"{'Connection: close' if close else 'Connection: keep-alive'}\r\n\r\n")
-        self.writer.write(request.encode())
+        if self.parser.our_state is h11.DONE and self.parser.their_state is h11.DONE:
+            self.parser.start_next_cycle()  # the previous exchange ended cleanly: reuse the connection
+        request = h11.Request(method="GET", target=path, headers=[
+            ("Host", host), ("User-Agent", "anycastlab-drill"), ("Accept", "*/*"),
+            ("Connection", "close" if close else "keep-alive")])
+        self.writer.write((self.parser.send(request) or b"") + (self.parser.send(h11.EndOfMessage()) or b""))
         await self.writer.drain()
         self.used += 1
         progress.stage = "response"
-        return await read_response(self.reader)
+        return await read_response(self.reader, self.parser)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

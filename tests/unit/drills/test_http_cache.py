@@ -5,39 +5,73 @@ from __future__ import annotations
 import asyncio
 import ssl
 
+import h11
 import pytest
 from anycastlab.drills.edgestats import Snapshot, hit_ratio, origin_rps, summarise
-from anycastlab.drills.http_load import classify, read_response
+from anycastlab.drills.http_load import RequestFailed, Response, classify, new_parser, read_response
 from anycastlab.drills.model import Http
 from pydantic import ValidationError
 
 
-def parse(raw: bytes) -> tuple[int, dict[str, str], bool, bytes]:
-    async def go() -> tuple[int, dict[str, str], bool, bytes]:
+def exchange(raw: bytes, requests: int = 1) -> tuple[list[Response], h11.Connection]:
+    """What the drill's client reads from `raw` after sending `requests` GETs on one connection."""
+    async def go() -> tuple[list[Response], h11.Connection]:
         reader = asyncio.StreamReader()
         reader.feed_data(raw)
         reader.feed_eof()
-        resp = await read_response(reader)
-        return resp.status, resp.headers, resp.close, await reader.read()
+        parser = new_parser()
+        responses = []
+        for _ in range(requests):
+            if parser.our_state is h11.DONE and parser.their_state is h11.DONE:
+                parser.start_next_cycle()
+            parser.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
+            parser.send(h11.EndOfMessage())
+            responses.append(await read_response(reader, parser))
+        return responses, parser
 
     return asyncio.run(go())
 
 
-def test_content_length_body_is_consumed_and_the_next_response_is_left() -> None:
-    status, headers, close, rest = parse(b"HTTP/1.1 200 OK\r\ncf-pop: fra\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1")
-    assert (status, headers["cf-pop"], close, rest) == (200, "fra", False, b"HTTP/1.1")
+def test_content_length_body_is_consumed_and_the_next_response_is_read_on_the_same_connection() -> None:
+    (first, second), _ = exchange(b"HTTP/1.1 200 OK\r\ncf-pop: fra\r\nContent-Length: 3\r\n\r\nabc"
+                                  b"HTTP/1.1 404 Not Found\r\ncf-pop: fra\r\nContent-Length: 0\r\n\r\n", 2)
+    assert (first.status, first.headers["cf-pop"], first.close) == (200, "fra", False)
+    assert (second.status, second.close) == (404, False)
 
 
-def test_chunked_body_and_connection_close() -> None:
-    raw = b"HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\nX"
-    status, _, close, rest = parse(raw)
-    assert (status, close, rest) == (502, True, b"X")
+def test_chunked_body_with_trailers_and_connection_close() -> None:
+    raw = (b"HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+           b"3\r\nabc\r\n0\r\nServer-Timing: origin;dur=12\r\n\r\n")
+    (resp,), _ = exchange(raw)
+    assert (resp.status, resp.close, resp.trailers) == (502, True, {"server-timing": "origin;dur=12"})
+
+
+def test_a_field_sent_twice_keeps_both_values() -> None:
+    (resp,), _ = exchange(b"HTTP/1.1 200 OK\r\nCache-Control: public\r\ncache-control: max-age=60\r\n"
+                          b"Content-Length: 0\r\n\r\n")
+    assert resp.headers["cache-control"] == "public, max-age=60"
+
+
+def test_a_body_until_close_ends_the_connection() -> None:
+    (resp,), _ = exchange(b"HTTP/1.1 200 OK\r\ncf-pop: sin\r\n\r\nall of it")
+    assert (resp.status, resp.headers["cf-pop"], resp.close) == (200, "sin", True)
 
 
 def test_truncated_body_is_an_incomplete_read() -> None:
     with pytest.raises(asyncio.IncompleteReadError) as info:
-        parse(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
     assert classify(info.value, handshaking=False) == "reset"
+
+
+def test_no_answer_at_all_is_an_incomplete_read() -> None:
+    with pytest.raises(asyncio.IncompleteReadError):
+        exchange(b"")
+
+
+def test_a_malformed_response_is_an_answered_failure() -> None:
+    with pytest.raises(RequestFailed) as info:
+        exchange(b"HTTP/1.1 2x0 Nope\r\n\r\n")
+    assert (info.value.kind, info.value.answered) == ("other", True)
 
 
 @pytest.mark.parametrize(("exc", "handshaking", "kind"), [
