@@ -31,8 +31,8 @@ from .runtime.state import RunningLab
 
 CLOSED_PORT = 9  # nothing listens there: the PoP's kernel refuses the connection, no service is involved
 ROUNDS = 2
-ROUND_TIMEOUT_S = 1.0
-PAIRS_PER_S = 3000.0  # connects per second: paced, so the lab's one link releaser does not queue them
+ROUND_TIMEOUT_S = 0.7
+PAIRS_PER_S = 5000.0  # connects per second: paced, so the lab's one link releaser does not queue them
 MAX_OPEN = 600  # connects in flight (file descriptors)
 TIE_MS = 2.0  # anycast and unicast to the same PoP differ by up to ~2 ms here (two cores, one releaser)
 THRESHOLDS_MS = (20, 50, 100)
