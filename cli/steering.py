@@ -3,8 +3,8 @@
     anycastlab steering                                   # crash at the busiest PoP, the topology's TTL
     anycastlab steering --fault proxy-crash --pop fra --ttl 5,30 --cache chromium --report out/steering
 
-With no lab running (and no --lab) it boots `--topology` (default: default) with `steering: {dns: {}}` added,
-runs, and tears it down. The total time budget is printed before anything starts. Exit status: 0 when every
+With no lab with steering running (and no --lab) it boots `--topology` (default: default) with
+`steering: {dns: {}}` added, runs, and tears it down. The total time budget is printed before anything starts. Exit status: 0 when every
 expectation holds, 1 when one fails or the run cannot go on, 130/143/129 when interrupted (the fault is undone
 and a partial report, marked incomplete, is written).
 """
@@ -64,8 +64,7 @@ def steering(lab_name: str | None, fault: str, pop: str | None, ttl_list: str | 
     if fault_duration is not None and not 1.0 <= fault_duration <= 600.0:
         raise click.BadParameter("must be between 1 and 600 seconds", param_hint="--fault-duration")
     settings = Settings(fault=fault, pop=pop, ttls=_ttls(ttl_list), cache=PRESETS[cache], fault_s=fault_duration)
-    running = state.running_labs()
-    name = lab_name or (running[0] if len(running) == 1 else None)
+    name = lab_name or _only_lab_with_steering()
     if name is not None:
         lab = Lab.attach(name)
         if steering_plan(lab.running.plan) is None:
@@ -81,6 +80,18 @@ def steering(lab_name: str | None, fault: str, pop: str | None, ttl_list: str | 
         finally:
             click.echo(f"tearing down {booted_name}", err=True)
             lab.down()
+
+
+def _only_lab_with_steering() -> str | None:
+    """The one running lab whose topology has steering.dns on (others' labs without it are left alone)."""
+    found = []
+    for name in state.running_labs():
+        try:
+            if steering_plan(state.attach(name).plan) is not None:
+                found.append(name)
+        except LabError:
+            continue  # starting or crashed
+    return found[0] if len(found) == 1 else None
 
 
 def _run(lab: Lab, settings: Settings, report_dir: Path | None, as_json: bool) -> None:
