@@ -4,9 +4,9 @@
     anycastlab steering --fault proxy-crash --pop fra --ttl 5,30 --cache chromium --report out/steering
 
 With no lab with steering running (and no --lab) it boots `--topology` (default: default) with
-`steering: {dns: {}}` added, runs, and tears it down. The total time budget is printed before anything starts. Exit status: 0 when every
-expectation holds, 1 when one fails or the run cannot go on, 130/143/129 when interrupted (the fault is undone
-and a partial report, marked incomplete, is written).
+`steering: {dns: {}}` added, runs, and tears it down. The total time budget is printed before anything starts.
+Exit status: 0 when every expectation holds, 1 when one fails or the run cannot go on, 130/143/129 when
+interrupted (the fault is undone and a partial report, marked incomplete, is written).
 """
 
 from __future__ import annotations
