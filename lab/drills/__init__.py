@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from .model import Drill, load_drill
-from .runner import DrillResult, run_drill
+from .result import DrillResult
+from .runner import run_drill
 
 __all__ = ["Drill", "DrillResult", "load_drill", "run_drill"]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..colours import pop_colours
 
 if TYPE_CHECKING:
-    from .runner import DrillResult
+    from .result import DrillResult
 
 
 def write_reports(result: DrillResult, directory: Path | str | None, junit: Path | str | None = None) -> list[Path]:

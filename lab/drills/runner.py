@@ -11,7 +11,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,10 @@ from .. import interrupts
 from ..errors import LabError
 from ..runtime.state import RunningLab
 from . import edgestats, expectations, faults, http_load, logs
-from .analysis import Probe, Timeline, analyse
-from .expectations import ExpectationResult
+from .analysis import Probe, analyse
 from .live import LiveLog
-from .model import MAX_DRILL_S, Drill, Restore, Wait, check_against
+from .model import MAX_DRILL_S, Drill, Restore, Step, Wait, check_against
+from .result import DrillResult, StepResult
 
 Progress = Callable[[str], None]
 STABLE_TIMEOUT_S = 30.0
@@ -30,85 +29,6 @@ STABLE_TIMEOUT_S = 30.0
 
 class RestoreFailed(LabError):
     """A drill stopped and could not undo a fault: the lab may still carry it, so no drill should follow."""
-
-
-@dataclass
-class StepResult:
-    index: int
-    kind: str
-    label: str
-    t: float  # seconds from the fault (negative: before it)
-    duration_s: float
-    ok: bool
-    detail: str = ""
-
-
-@dataclass
-class DrillResult:
-    drill: Drill
-    lab: str
-    started: float
-    fault_t: float | None = None
-    restore_t: float | None = None
-    finished: float | None = None
-    complete: bool = False
-    error: str | None = None
-    steps: list[StepResult] = field(default_factory=list)
-    expectations: list[ExpectationResult] = field(default_factory=list)
-    timeline: Timeline = field(default_factory=Timeline)
-    records: list[Probe] = field(default_factory=list)
-    events: list[logs.LogEvent] = field(default_factory=list)
-    injected: list[dict[str, Any]] = field(default_factory=list)
-    probe_source: str = ""
-    http: dict[str, Any] = field(default_factory=dict)
-    cache: dict[str, Any] = field(default_factory=dict)
-    http_records: list[http_load.HttpRecord] = field(default_factory=list)
-    restore_failures: list[str] = field(default_factory=list)  # faults whose restore failed after an error
-    pops: list[str] = field(default_factory=list)  # the topology's PoPs in plan order: their colours
-
-    @property
-    def passed(self) -> bool:
-        return self.complete and all(e.passed is not False for e in self.expectations)
-
-    @property
-    def t0(self) -> float:
-        return self.fault_t if self.fault_t is not None else self.started
-
-    @property
-    def lost_probes(self) -> int:
-        return sum(c.lost_probes for c in self.timeline.clients)
-
-    def to_json(self) -> dict[str, Any]:
-        t0 = self.t0
-        conv = self.timeline.convergence()
-        return {
-            "drill": self.drill.name,
-            "description": self.drill.description,
-            "source": self.drill.source,
-            "lab": self.lab,
-            "passed": self.passed,
-            "complete": self.complete,
-            "error": self.error,
-            "restore_failures": self.restore_failures,
-            "started_unix": round(self.started, 3),
-            "fault_unix": None if self.fault_t is None else round(self.fault_t, 3),
-            "restore_s": None if self.restore_t is None else round(self.restore_t - t0, 3),
-            "faults": self.injected,
-            "probes": {"source": self.probe_source, "rate_hz": self.drill.probes.rate_hz,
-                       "timeout_s": self.drill.probes.timeout, "sent": len(self.records),
-                       "lost": sum(1 for r in self.records if r.pop is None)},
-            "steps": [vars(s) for s in self.steps],
-            "expectations": [vars(e) for e in self.expectations],
-            "clients": [c.to_json() for c in self.timeline.clients],
-            "affected_clients": len(self.timeline.affected),
-            "lost_probes": self.lost_probes,
-            "max_outage_s": max((c.outage_s for c in self.timeline.clients), default=0.0),
-            "convergence_s": conv,
-            "restore_convergence_s": self.timeline.restore_convergence(),
-            "http": self.http,
-            "cache": self.cache,
-            "control_plane": [e.to_json(t0) for e in self.events],
-        }
 
 
 class _Probing:
@@ -180,141 +100,186 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
               progress: Progress | None = None) -> DrillResult:
     """Run `drill` on `lab` (a Lab or a RunningLab); write reports when asked. Restores on any exit."""
     running: RunningLab = getattr(lab, "running", lab)
-    say = progress or (lambda _message: None)
     plan = running.plan
     clients = drill.probes.clients or [c.name for c in plan.clients]
     problems = check_against(drill, set(plan.nodes), {p.name for p in plan.pops}, set(clients))
     if problems:
         raise LabError(f"drill {drill.name!r} does not fit lab {running.name!r}", problems)
+    run = _DrillRun(running, drill, clients, progress or (lambda _message: None))
+    try:
+        run.prepare()
+        for index, step in enumerate(drill.steps):
+            run.step(index, step)
+        run.end()
+    except BaseException as exc:
+        run.stopped(exc, report_dir, junit)
+        raise
+    run.finish(report_dir, junit)
+    return run.result
 
-    result = DrillResult(drill=drill, lab=running.name, started=time.time(), pops=[p.name for p in plan.pops])
-    stream = LiveLog(running.directory)  # for observers in other processes (anycastlab web)
-    probing = _Probing(running, drill, clients, stream)
-    result.probe_source = probing.source
-    follower = logs.LogFollower(running)
-    injected: list[faults.Injected] = []
-    load = _http_load(running, drill, clients)
-    result.http = {"available": False, "ok": None, "failed": None, "by_class": {}, "keepalive_survived": None,
-                   "note": "HTTP load off in this drill" if not drill.http.enabled
-                   else "no edge proxy serves this lab: HTTP load not measured"}
-    result.cache = edgestats.summarise(None, None, None, [], [])
-    snaps: dict[str, edgestats.Snapshot] = {}
 
-    def rel(t: float) -> float:
-        return round(t - result.t0, 3)
+class _DrillRun:
+    """One drill's state while it runs: probes, log follower, HTTP load, the faults in place, and the result.
+    Each step kind has its own handler (`_fail`, `_wait`, `_restore`, `_expect`)."""
 
-    baseline: dict[str, str | None] = {}
+    def __init__(self, running: RunningLab, drill: Drill, clients: list[str], say: Progress) -> None:
+        self.running, self.drill, self.clients, self.say = running, drill, clients, say
+        self.result = DrillResult(drill=drill, lab=running.name, started=time.time(),
+                                  pops=[p.name for p in running.plan.pops])
+        self.stream = LiveLog(running.directory)  # for observers in other processes (anycastlab web)
+        self.probing = _Probing(running, drill, clients, self.stream)
+        self.result.probe_source = self.probing.source
+        self.follower = logs.LogFollower(running)
+        self.injected: list[faults.Injected] = []
+        self.load = _http_load(running, drill, clients)
+        self.result.http = {"available": False, "ok": None, "failed": None, "by_class": {},
+                            "keepalive_survived": None,
+                            "note": "HTTP load off in this drill" if not drill.http.enabled
+                            else "no edge proxy serves this lab: HTTP load not measured"}
+        self.result.cache = edgestats.summarise(None, None, None, [], [])
+        self.snaps: dict[str, edgestats.Snapshot] = {}
+        self.baseline: dict[str, str | None] = {}
 
-    def wait_stable(steady: float, timeout: float, back: bool = False) -> bool:
+    def rel(self, t: float) -> float:
+        return round(t - self.result.t0, 3)
+
+    def wait_stable(self, steady: float, timeout: float, back: bool = False) -> bool:
         deadline = time.monotonic() + timeout
         since = time.time()
         while time.monotonic() < deadline:
-            if probing.stable(steady, since, baseline if back else None):
+            if self.probing.stable(steady, since, self.baseline if back else None):
                 return True
             time.sleep(0.05)
         return False
 
-    def restore(which: Restore) -> list[str]:
+    def restore(self, which: Restore) -> list[str]:
         done = []
-        for item in reversed(list(injected)):
+        for item in reversed(list(self.injected)):
             if item.matches(which.mode, which.pop, which.link):
-                if result.fault_t is not None and result.restore_t is None:
-                    if load is not None:
-                        snaps["end"] = edgestats.snapshot(running)
-                    result.restore_t = time.time()
+                if self.result.fault_t is not None and self.result.restore_t is None:
+                    if self.load is not None:
+                        self.snaps["end"] = edgestats.snapshot(self.running)
+                    self.result.restore_t = time.time()
                 item.undo()
-                injected.remove(item)
+                self.injected.remove(item)
                 done.append(item.fault.label)
         return done
 
-    try:
-        logs.debug_updates(running, True)
-        stream.start(drill.name, drill.description or "", clients, result.pops, drill.probes.rate_hz)
-        follower.start()
-        probing.start()
-        say(f"probing {len(clients)} clients at {drill.probes.rate_hz:g} Hz ({probing.source})")
+    def prepare(self) -> None:
+        """Probes and load running, the catchment stable, caches warm: the baseline before the first step."""
+        drill, load = self.drill, self.load
+        logs.debug_updates(self.running, True)
+        self.stream.start(drill.name, drill.description or "", self.clients, self.result.pops, drill.probes.rate_hz)
+        self.follower.start()
+        self.probing.start()
+        self.say(f"probing {len(self.clients)} clients at {drill.probes.rate_hz:g} Hz ({self.probing.source})")
         if load is not None:
             load.start()
-            say(f"HTTP load from {len(load.settings.clients)} clients: {load.settings.keepalive_hz:g}/s keep-alive "
-                f"+ {load.settings.new_conn_hz:g}/s new connections each")
-        if not wait_stable(max(drill.baseline, 1.0), STABLE_TIMEOUT_S):
+            self.say(f"HTTP load from {len(load.settings.clients)} clients: {load.settings.keepalive_hz:g}/s "
+                     f"keep-alive + {load.settings.new_conn_hz:g}/s new connections each")
+        if not self.wait_stable(max(drill.baseline, 1.0), STABLE_TIMEOUT_S):
             raise LabError(f"the lab's catchment was not stable within {STABLE_TIMEOUT_S:.0f} s before the drill "
-                           f"(current: {probing.current()})")
-        baseline.update(probing.current())
+                           f"(current: {self.probing.current()})")
+        self.baseline.update(self.probing.current())
         if load is not None:
             # Let every client ask for every path once (warm caches), then measure `baseline` seconds of
             # the steady state before the fault.
             time.sleep(max(0.0, load.started + load.warmup_s - time.time()))
-            snaps["start"] = edgestats.snapshot(running)
+            self.snaps["start"] = edgestats.snapshot(self.running)
             time.sleep(drill.baseline)
-        for index, step in enumerate(drill.steps):
-            started = time.time()
-            label, ok, detail = step.kind, True, ""
-            if step.fail is not None:
-                label = f"fail {step.fail.label}"
-                say(label)
-                if result.fault_t is None:
-                    if load is not None:
-                        snaps["fault"] = edgestats.snapshot(running)
-                    started = result.fault_t = time.time()
-                with interrupts.held():  # a Ctrl-C half-way through would leave a fault nobody undoes
-                    item = faults.inject(running, step.fail)
-                    injected.append(item)
-                result.injected.append({"mode": step.fail.mode, "pop": step.fail.pop, "link": step.fail.link,
-                                        "t": rel(started), **item.details})
-            elif step.wait is not None:
-                ok, label = _wait(step.wait, wait_stable)
-                say(label + ("" if ok else " (timed out)"))
-                detail = "" if ok else "timed out: some clients were still losing probes or moving"
-            elif step.restore is not None:
-                done = restore(step.restore)
-                label = "restore " + (", ".join(done) or "(nothing to restore)")
-                say(label)
-            elif step.expect is not None:
-                label = "expect " + ", ".join(k for k, _ in step.expect.items())
-                result.expectations += expectations.catchment(step.expect, probing.current(), index)
-            result.steps.append(StepResult(index, step.kind, label, rel(started), round(time.time() - started, 3),
-                                           ok, detail))
-            stream.step(step.kind, label, ok, started, fault=None if step.fail is None else
-                        {"mode": step.fail.mode, "pop": step.fail.pop, "link": step.fail.link})
-        if injected:
-            result.steps.append(StepResult(len(drill.steps), "restore", "restore (end of drill) "
-                                           + ", ".join(restore(Restore())), rel(time.time()), 0.0, True))
-            stream.step("restore", result.steps[-1].label)
-        settled, back = time.time(), wait_stable(1.0, drill.settle, back=True)
+
+    def step(self, index: int, step: Step) -> None:
+        started = time.time()
+        handler = {"fail": self._fail, "wait": self._wait, "restore": self._restore, "expect": self._expect}
+        label, ok, detail, started = handler[step.kind](index, step, started)
+        self.result.steps.append(StepResult(index, step.kind, label, self.rel(started),
+                                            round(time.time() - started, 3), ok, detail))
+        self.stream.step(step.kind, label, ok, started, fault=None if step.fail is None else
+                         {"mode": step.fail.mode, "pop": step.fail.pop, "link": step.fail.link})
+
+    def _fail(self, _index: int, step: Step, started: float) -> tuple[str, bool, str, float]:
+        assert step.fail is not None
+        label = f"fail {step.fail.label}"
+        self.say(label)
+        if self.result.fault_t is None:
+            if self.load is not None:
+                self.snaps["fault"] = edgestats.snapshot(self.running)
+            started = self.result.fault_t = time.time()
+        with interrupts.held():  # a Ctrl-C half-way through would leave a fault nobody undoes
+            item = faults.inject(self.running, step.fail)
+            self.injected.append(item)
+        self.result.injected.append({"mode": step.fail.mode, "pop": step.fail.pop, "link": step.fail.link,
+                                     "t": self.rel(started), **item.details})
+        return label, True, "", started
+
+    def _wait(self, _index: int, step: Step, started: float) -> tuple[str, bool, str, float]:
+        assert step.wait is not None
+        ok, label = _wait(step.wait, self.wait_stable)
+        self.say(label + ("" if ok else " (timed out)"))
+        return label, ok, "" if ok else "timed out: some clients were still losing probes or moving", started
+
+    def _restore(self, _index: int, step: Step, started: float) -> tuple[str, bool, str, float]:
+        assert step.restore is not None
+        label = "restore " + (", ".join(self.restore(step.restore)) or "(nothing to restore)")
+        self.say(label)
+        return label, True, "", started
+
+    def _expect(self, index: int, step: Step, started: float) -> tuple[str, bool, str, float]:
+        assert step.expect is not None
+        self.result.expectations += expectations.catchment(step.expect, self.probing.current(), index)
+        return "expect " + ", ".join(k for k, _ in step.expect.items()), True, "", started
+
+    def end(self) -> None:
+        """Undo what is still in place, then wait (bounded by `settle`) for every client to be back."""
+        result = self.result
+        if self.injected:
+            result.steps.append(StepResult(len(self.drill.steps), "restore", "restore (end of drill) "
+                                           + ", ".join(self.restore(Restore())), self.rel(time.time()), 0.0, True))
+            self.stream.step("restore", result.steps[-1].label)
+        settled, back = time.time(), self.wait_stable(1.0, self.drill.settle, back=True)
         if not back:
-            say(f"the clients were not all back on their PoPs {drill.settle:.0f} s after the drill")
+            self.say(f"the clients were not all back on their PoPs {self.drill.settle:.0f} s after the drill")
         result.steps.append(StepResult(len(result.steps), "wait", "every client back on its PoP (end of drill)",
-                                       rel(settled), round(time.time() - settled, 3), back,
-                                       "" if back else f"not within settle ({drill.settle:g}s): {probing.current()}"))
+                                       self.rel(settled), round(time.time() - settled, 3), back,
+                                       "" if back else f"not within settle ({self.drill.settle:g}s): "
+                                                       f"{self.probing.current()}"))
         result.complete = True
-    except BaseException as exc:
+
+    def stopped(self, exc: BaseException, report_dir: Path | str | None, junit: Path | str | None) -> None:
+        """Restore every fault, write the partial report; raise RestoreFailed if a fault could not be undone."""
+        result = self.result
         result.error = interrupts.describe(exc) if isinstance(exc, KeyboardInterrupt) \
             else f"{type(exc).__name__}: {exc}"
-        say(f"drill stopped ({result.error}); restoring {len(injected)} fault(s)")
+        self.say(f"drill stopped ({result.error}); restoring {len(self.injected)} fault(s)")
         # Restoring and writing the partial report both finish: a second signal (CI sends SIGINT, then
         # SIGTERM) waits, and is dropped, since this one is already unwinding the drill.
         with interrupts.held(raise_pending=False):
-            for item in reversed(list(injected)):
+            for item in reversed(list(self.injected)):
                 try:
-                    restore(Restore(mode=item.fault.mode, pop=item.fault.pop, link=item.fault.link))
+                    self.restore(Restore(mode=item.fault.mode, pop=item.fault.pop, link=item.fault.link))
                 except Exception as undo_error:  # keep restoring the others
                     result.restore_failures.append(f"{item.fault.label}: {undo_error}")
             with contextlib.suppress(Exception):
-                wait_stable(1.0, drill.settle, back=True)
-            _finish(result, probing, follower, running, clients, drill, load, snaps)
-            stream.end(False, False, result.error, result.timeline.convergence())
-            result.expectations += expectations.not_reached(drill, result.expectations, result.error)
+                self.wait_stable(1.0, self.drill.settle, back=True)
+            self._collect()
+            self.stream.end(False, False, result.error, result.timeline.convergence())
+            result.expectations += expectations.not_reached(self.drill, result.expectations, result.error)
             _write(result, report_dir, junit)
         if result.restore_failures:
-            raise RestoreFailed(f"drill {drill.name!r} stopped ({result.error}) and could not restore every "
-                                f"fault; lab {running.name!r} may still carry them", result.restore_failures) from exc
-        raise
-    _finish(result, probing, follower, running, clients, drill, load, snaps)
-    result.expectations += expectations.whole_drill(drill, result.timeline, result.lost_probes, result.http)
-    stream.end(result.passed, True, None, result.timeline.convergence())
-    _write(result, report_dir, junit)
-    return result
+            raise RestoreFailed(f"drill {self.drill.name!r} stopped ({result.error}) and could not restore every "
+                                f"fault; lab {self.running.name!r} may still carry them",
+                                result.restore_failures) from exc
+
+    def finish(self, report_dir: Path | str | None, junit: Path | str | None) -> None:
+        result = self.result
+        self._collect()
+        result.expectations += expectations.whole_drill(self.drill, result.timeline, result.lost_probes, result.http)
+        self.stream.end(result.passed, True, None, result.timeline.convergence())
+        _write(result, report_dir, junit)
+
+    def _collect(self) -> None:
+        _finish(self.result, self.probing, self.follower, self.running, self.clients, self.drill, self.load,
+                self.snaps)
 
 
 def _write(result: DrillResult, report_dir: Path | str | None, junit: Path | str | None) -> None:

@@ -12,7 +12,7 @@ from anycastlab.drills.analysis import Probe, analyse
 from anycastlab.drills.logs import LogEvent
 from anycastlab.drills.model import Drill
 from anycastlab.drills.report import junit_xml, markdown, timeline_colours
-from anycastlab.drills.runner import DrillResult
+from anycastlab.drills.result import DrillResult
 
 from .test_analysis import series
 
