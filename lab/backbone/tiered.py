@@ -13,12 +13,11 @@ from collections import deque
 from pathlib import Path
 
 from ..edge import mgmt
+from ..edge.endpoints import HTTP_PORT, origin_url, proxy_socket
 from ..errors import LabError
 from ..plan import Plan
 from ..runtime import paths
 from ..runtime.state import RunningLab
-
-HTTP_PORT = 80
 
 
 def uppers(plan: Plan) -> list[str]:
@@ -94,8 +93,6 @@ def switch(lab: RunningLab, on: bool) -> dict[str, str]:
     """Repoint every lower tier's proxy (upper tier when on, origin when off). Returns pop -> upstream.
 
     If a proxy refuses, the ones already repointed are put back, so the tiers never stay half switched."""
-    from ..services.edge import origin_url
-
     plan = lab.plan
     if not uppers(plan):
         raise LabError(f"lab {lab.name!r} has no upper tier (add `tiered_cache: {{upper: [POP]}}` to its topology)")
@@ -116,8 +113,6 @@ def switch(lab: RunningLab, on: bool) -> dict[str, str]:
 
 
 def _repoint(lab: RunningLab, pop: str, url: str) -> str:
-    from ..services.edge import proxy_socket
-
     try:
         status, body = mgmt.call(proxy_socket(lab.name, pop), "POST", "/origin", {"url": url})
     except mgmt.MgmtError as exc:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..edge.endpoints import proxy_socket
 from ..edge.mgmt import MgmtError, call
 from ..runtime import paths
 from ..runtime.state import RunningLab
-from ..services.edge import proxy_socket
 
 # Served from the cache without a full origin fetch (REVALIDATED asked the origin, but only for a 304).
 CACHED = ("HIT", "STALE", "UPDATING", "REVALIDATED")

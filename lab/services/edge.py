@@ -14,23 +14,17 @@ from pathlib import Path
 from typing import Literal
 
 from ..edge import mgmt
+from ..edge.endpoints import HTTP_PORT, HTTPS_PORT, origin_url, proxy_socket
 from ..errors import LabError
 from ..plan import Plan
 from ..runtime import paths
 from ..runtime.handles import NodeHandle
 from ..runtime.vtysh import Vty, vtysh
 
-HTTP_PORT, HTTPS_PORT = 80, 443
-
 
 def module_argv(*args: str) -> list[str]:
     """Run an anycastlab verb with this interpreter (the lab's own virtualenv)."""
     return [sys.executable, "-m", "anycastlab", *args]
-
-
-def origin_url(plan: Plan) -> str:
-    """Where PoPs fetch misses: the origin's loopback, reachable only over the private backbone."""
-    return f"http://{plan.nodes[plan.topology.origin.name].loopback}:{HTTP_PORT}"
 
 
 def origin_argv(plan: Plan, lab: str) -> list[str]:
@@ -45,10 +39,6 @@ def origin_argv(plan: Plan, lab: str) -> list[str]:
     for hostname in plan.topology.hostnames:
         args += ["--hostname", hostname]
     return module_argv(*args)
-
-
-def proxy_socket(lab: str, pop: str) -> Path:
-    return paths.pop_dir(lab, pop) / "proxy.sock"
 
 
 def service_addresses(plan: Plan, pop: str) -> list[str]:

@@ -38,13 +38,13 @@ from ..colours import UNKNOWN, pop_colours
 from ..drills import live
 from ..drills.edgestats import CACHED, FETCHED
 from ..drills.logs import classify
+from ..edge.endpoints import proxy_socket
 from ..edge.mgmt import MgmtError, call
 from ..errors import LabError
 from ..predict import predict
 from ..probes.watch import ProbeRecord, watch
 from ..runtime import paths
 from ..runtime.state import RunningLab
-from ..services.edge import proxy_socket
 from . import layout
 
 PROBE_HZ = 1.0

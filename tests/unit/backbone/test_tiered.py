@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from anycastlab.backbone import tiered
 from anycastlab.backbone.prober import backbone_interfaces
+from anycastlab.edge.endpoints import origin_url
 from anycastlab.errors import LabError
 from anycastlab.model import load_topology
 from anycastlab.plan import Plan, build_plan
@@ -34,7 +35,7 @@ def test_nearest_upper_tier_by_backbone_hops() -> None:
 
 def test_origin_for_follows_the_switch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     p = plan()
-    origin = edge.origin_url(p)
+    origin = origin_url(p)
     assert tiered.origin_for(p, "sin", origin) == origin  # declared, but off at start
     monkeypatch.setattr(tiered, "mode_file", lambda lab: tmp_path / "tiered")
     assert not tiered.enabled_in("x", p)
@@ -79,6 +80,6 @@ def test_a_refused_switch_puts_back_the_proxies_already_repointed(tmp_path: Path
     lab = SimpleNamespace(name="x", plan=p)
     with pytest.raises(LabError, match="nrt: the proxy refused"):
         tiered.switch(lab, True)  # type: ignore[arg-type]
-    upper, origin = f"http://{p.nodes['iad'].loopback}:80", edge.origin_url(p)
+    upper, origin = f"http://{p.nodes['iad'].loopback}:80", origin_url(p)
     assert calls == [("fra", upper), ("nrt", upper), ("fra", origin)]  # fra back on the origin
     assert not (tmp_path / "tiered").exists()  # and the switch is not recorded
