@@ -352,6 +352,18 @@ def load_topology(path: Path | str) -> Topology:
 
 def check_references(topo: Topology) -> Iterator[tuple[Loc, str]]:
     """What pydantic cannot see field by field: unique names and ASNs, known references, no conflicts."""
+    yield from _unique_names(topo)
+    yield from _unique_asns(topo)
+    yield from _known_references(topo)
+    yield from _backbone_links(topo)
+    yield from _conflicting_relations(topo)
+    yield from _address_conflicts(topo)
+    yield from _steering_room(topo)
+    yield from _unknown_cities(topo)
+    yield from _link_overrides(topo)
+
+
+def _unique_names(topo: Topology) -> Iterator[tuple[Loc, str]]:
     seen: dict[str, str] = {}
     groups: list[tuple[str, list[Any]]] = [
         ("transits", topo.transits),
@@ -370,6 +382,8 @@ def check_references(topo: Topology) -> Iterator[tuple[Loc, str]]:
             if client in seen:
                 yield ("eyeballs", i, "clients"), f"client name {client!r} clashes with a node in {seen[client]}"
 
+
+def _unique_asns(topo: Topology) -> Iterator[tuple[Loc, str]]:
     asns: dict[int, str] = {topo.asn: "asn (the edge network)"}
     asn_owners: list[tuple[Loc, int, str]] = [
         *((("transits", i, "asn"), t.asn, t.name) for i, t in enumerate(topo.transits)),
@@ -381,33 +395,42 @@ def check_references(topo: Topology) -> Iterator[tuple[Loc, str]]:
             yield loc, f"duplicate ASN {asn} (also used by {asns[asn]})"
         asns[asn] = owner
 
+
+def _refs(group: str, index: int | None, attr: str, names: list[str], allowed: set[str], kind: str,
+          self_name: str) -> Iterator[tuple[Loc, str]]:
+    """Each name of a reference list: known, not the node itself, listed once."""
+    base: tuple[str | int, ...] = (group,) if index is None else (group, index)
+    for j, ref in enumerate(names):
+        if ref == self_name:
+            yield (*base, attr, j), f"{self_name!r} cannot list itself"
+        elif ref not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            yield (*base, attr, j), f"unknown {kind} {ref!r} (known: {known})"
+        elif names.index(ref) != j:
+            yield (*base, attr, j), f"{ref!r} is listed twice"
+
+
+def _known_references(topo: Topology) -> Iterator[tuple[Loc, str]]:
     transits = {t.name for t in topo.transits}
     pops = {p.name for p in topo.pops}
     eyeballs = {e.name for e in topo.eyeballs}
-
-    def refs(group: str, index: int | None, attr: str, names: list[str], allowed: set[str], kind: str,
-             self_name: str) -> Iterator[tuple[Loc, str]]:
-        base: tuple[str | int, ...] = (group,) if index is None else (group, index)
-        for j, ref in enumerate(names):
-            if ref == self_name:
-                yield (*base, attr, j), f"{self_name!r} cannot list itself"
-            elif ref not in allowed:
-                known = ", ".join(sorted(allowed)) or "none"
-                yield (*base, attr, j), f"unknown {kind} {ref!r} (known: {known})"
-            elif names.index(ref) != j:
-                yield (*base, attr, j), f"{ref!r} is listed twice"
-
     for i, t in enumerate(topo.transits):
-        yield from refs("transits", i, "upstreams", t.upstreams, transits, "transit", t.name)
-        yield from refs("transits", i, "peers", t.peers, transits | eyeballs, "transit or eyeball", t.name)
+        yield from _refs("transits", i, "upstreams", t.upstreams, transits, "transit", t.name)
+        yield from _refs("transits", i, "peers", t.peers, transits | eyeballs, "transit or eyeball", t.name)
     for i, p in enumerate(topo.pops):
-        yield from refs("pops", i, "upstreams", p.upstreams, transits, "transit", p.name)
-        yield from refs("pops", i, "peers", p.peers, transits | eyeballs, "transit or eyeball", p.name)
+        yield from _refs("pops", i, "upstreams", p.upstreams, transits, "transit", p.name)
+        yield from _refs("pops", i, "peers", p.peers, transits | eyeballs, "transit or eyeball", p.name)
     for i, e in enumerate(topo.eyeballs):
-        yield from refs("eyeballs", i, "upstreams", e.upstreams, transits, "transit", e.name)
-        yield from refs("eyeballs", i, "peers", e.peers, transits | eyeballs | pops, "peer", e.name)
-    yield from refs("origin", None, "upstreams", topo.origin.upstreams, transits, "transit", topo.origin.name)
-    yield from refs("origin", None, "pops", topo.origin.pops, pops, "PoP", topo.origin.name)
+        yield from _refs("eyeballs", i, "upstreams", e.upstreams, transits, "transit", e.name)
+        yield from _refs("eyeballs", i, "peers", e.peers, transits | eyeballs | pops, "peer", e.name)
+    yield from _refs("origin", None, "upstreams", topo.origin.upstreams, transits, "transit", topo.origin.name)
+    yield from _refs("origin", None, "pops", topo.origin.pops, pops, "PoP", topo.origin.name)
+    if topo.tiered_cache is not None:
+        yield from _refs("tiered_cache", None, "upper", topo.tiered_cache.upper, pops, "PoP", "")
+
+
+def _backbone_links(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    pops = {p.name for p in topo.pops}
     for i, (a, b) in enumerate(topo.backbone):
         for j, end in enumerate((a, b)):
             if end not in pops:
@@ -416,14 +439,6 @@ def check_references(topo: Topology) -> Iterator[tuple[Loc, str]]:
             yield ("backbone", i), f"a backbone link needs two different PoPs, not {a!r} twice"
         if any({a, b} == set(other) for other in topo.backbone[:i]):
             yield ("backbone", i), f"backbone link {a}-{b} is listed twice"
-
-    if topo.tiered_cache is not None:
-        yield from refs("tiered_cache", None, "upper", topo.tiered_cache.upper, pops, "PoP", "")
-    yield from _conflicting_relations(topo)
-    yield from _address_conflicts(topo)
-    yield from _steering_room(topo)
-    yield from _unknown_cities(topo)
-    yield from _link_overrides(topo)
 
 
 def adjacencies(topo: Topology) -> set[frozenset[str]]:
