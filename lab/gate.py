@@ -54,7 +54,12 @@ class GateReport:
                 + [f"DNS steering: {m}" for m in self.steering_missing])
 
 
-def check(lab: RunningLab, pool: ThreadPoolExecutor) -> GateReport:
+# A service's own readiness (DNS steering: resolvers answering, gdnsd answering, every PoP UP), asked once the
+# network is: what is still missing, empty when ready. The supervisor passes it; the gate knows no service.
+ServiceCheck = Callable[[RunningLab], list[str]]
+
+
+def check(lab: RunningLab, pool: ThreadPoolExecutor, steering: ServiceCheck | None = None) -> GateReport:
     plan = lab.plan
     report = GateReport()
 
@@ -92,10 +97,8 @@ def check(lab: RunningLab, pool: ThreadPoolExecutor) -> GateReport:
     reach = pool.map(lambda c: (c.name, ping(lab.exec_argv(c.name, []), str(plan.topology.anycast.ip))), plan.clients)
     report.clients_unreachable = [name for name, ok in reach if not ok]
     report.checked_clients = True
-    if plan.topology.steering.dns_on and not report.clients_unreachable:
-        from .steering.service import check as steering_check
-
-        report.steering_missing = steering_check(lab)  # resolvers answering, gdnsd answering, every PoP UP
+    if steering is not None and not report.clients_unreachable:
+        report.steering_missing = steering(lab)
     return report
 
 
@@ -106,13 +109,14 @@ def ping(in_node: list[str], address: str, count: int = 1, wait_s: int = 1) -> b
     return out.returncode == 0
 
 
-def wait_ready(lab: RunningLab, timeout: float, progress: Callable[[str, list[str]], None]) -> GateReport:
+def wait_ready(lab: RunningLab, timeout: float, progress: Callable[[str, list[str]], None],
+               steering: ServiceCheck | None = None) -> GateReport:
     """Poll until ready or `timeout`; reports each change of the summary, with what is still missing."""
     deadline = time.monotonic() + timeout
     last = ""
     with ThreadPoolExecutor(WORKERS) as pool:
         while True:
-            report = check(lab, pool)
+            report = check(lab, pool, steering)
             if report.summary() != last:
                 last = report.summary()
                 progress(last, report.missing())

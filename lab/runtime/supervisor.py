@@ -97,7 +97,8 @@ class Supervisor:
         backbone.start(lab, self._child)  # RTT prober; smart routing's OSPF costs
         steering.start(lab, self._child, self.events.emit)  # gdnsd and the ISPs' unbound, when steering.dns is on
         self.events.emit("gate", "waiting for BGP to converge and clients to reach the anycast address")
-        report = gate.wait_ready(lab, timeout, self._gate_progress)
+        report = gate.wait_ready(lab, timeout, self._gate_progress,
+                                 steering.check if self.plan.topology.steering.dns_on else None)
         if not report.ready:
             raise LabError(f"the lab was not ready after {timeout:.0f} s: {report.summary()}",
                            report.missing())
