@@ -252,7 +252,11 @@ class Collector:
                     self._last_ask[ask] = now
                 # the PoPs' announcements side by side (a drill's fault shows in one call's time), then sessions
                 first = [a for a in asks if a[0] == "announcing"]
-                for group in (first, [a for a in asks if a[0] == "sessions"][:4]):
+                sessions = [a for a in asks if a[0] == "sessions"]
+                for later in sessions[4:]:  # at most 4 routers at a time: the rest in the next round
+                    self._last_ask.pop(later, None)
+                    self.want(*later)
+                for group in (first, sessions[:4]):
                     for (kind, name), value in await asyncio.gather(*(self._call(self._ask, a) for a in group)):
                         if kind == "announcing":
                             self.pops[name]["announcing"] = value

@@ -126,7 +126,9 @@ def test_the_page_shows_every_client_on_its_measured_pop(default_lab: Lab, web: 
     pops = browser.execute_script("return [...document.querySelectorAll('#pops tr[data-pop]')]"
                                   ".map(r => r.dataset.pop + ' ' + r.children[1].textContent)")
     assert pops == [f"{p.name} announcing" for p in default_lab.plan.pops]
-    assert "none: all" in browser.find_element("id", "down").text  # no BGP session down
+    want = f"none: all {len(default_lab.plan.sessions())} sessions Established"  # every session asked, none down
+    down = lambda: browser.find_element("id", "down").text  # noqa: E731
+    assert wait_for(lambda: down() == want, 10), down()
     assert browser.find_elements("css selector", "#world path.land"), "no world outline drawn"
     for role in ("pop", "transit", "eyeball", "origin"):
         assert browser.find_elements("css selector", f"#nodes g.node.{role}"), role
