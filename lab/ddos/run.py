@@ -121,25 +121,7 @@ def run_attack(lab: RunningLab, attack: Attack, directory: Path, progress: Progr
                  f"for {attack.duration_s:g} s; policy {attack.policy}")
         t0 = time.time()
         started = botmod.start(lab, attack, [(h.name, h.isp or "") for h in hosts], directory)
-        last, last_t = dict.fromkeys(pops, 0), time.monotonic()
-        deadline = last_t + attack.duration_s + botmod.GRACE_S + 2.0
-        ended: float | None = None
-        while True:
-            time.sleep(SAMPLE_S)
-            now = counters.read(lab, pops)
-            mono = time.monotonic()
-            pps = {p: (now[p] - last[p]) / (mono - last_t) for p in pops}
-            last, last_t = now, mono
-            sample = Sample(time.time() - t0, pps)
-            result.samples.append(sample)
-            top = sorted(pps.items(), key=lambda kv: -kv[1])[:4]
-            progress(f"t={sample.t:4.1f}s  " + "  ".join(f"{p} {v:.0f}" for p, v in top if v > 0) or "-")
-            reactor.react(sample.t, pps)
-            if ended is None and not botmod.running(started):
-                ended = mono
-            if (ended is not None and mono - ended >= SETTLE_S) or mono > deadline:
-                break
-        result.received = last
+        result.received = _sample(lab, attack, pops, started, reactor, result, t0, progress)
     except KeyboardInterrupt as exc:
         result.interrupted = exc
     finally:
@@ -157,6 +139,30 @@ def run_attack(lab: RunningLab, attack: Attack, directory: Path, progress: Progr
         result.legit, result.clients = _legit(load, t0, catchment, {c.name: c.isp or "" for c in plan.clients})
     result.elapsed_s = time.time() - t0
     return result
+
+
+def _sample(lab: RunningLab, attack: Attack, pops: list[str], started: list[botmod.Bot], reactor: Reactor,
+            result: Result, t0: float, progress: Progress) -> dict[str, int]:
+    """Each PoP's counters once a second until the bots are done (and SETTLE_S more), or the time bound; the
+    policy reacts to each sample. Returns the final counts."""
+    last, last_t = dict.fromkeys(pops, 0), time.monotonic()
+    deadline = last_t + attack.duration_s + botmod.GRACE_S + 2.0
+    ended: float | None = None
+    while True:
+        time.sleep(SAMPLE_S)
+        now = counters.read(lab, pops)
+        mono = time.monotonic()
+        pps = {p: (now[p] - last[p]) / (mono - last_t) for p in pops}
+        last, last_t = now, mono
+        sample = Sample(time.time() - t0, pps)
+        result.samples.append(sample)
+        top = sorted(pps.items(), key=lambda kv: -kv[1])[:4]
+        progress(f"t={sample.t:4.1f}s  " + "  ".join(f"{p} {v:.0f}" for p, v in top if v > 0) or "-")
+        reactor.react(sample.t, pps)
+        if ended is None and not botmod.running(started):
+            ended = mono
+        if (ended is not None and mono - ended >= SETTLE_S) or mono > deadline:
+            return last
 
 
 def _unwind(lab: RunningLab, result: Result, started: list[botmod.Bot], reactor: Reactor,

@@ -229,8 +229,7 @@ def _first_change(answers: list[Answer], isp: str, fault_t: float) -> tuple[str 
     return before, None if changed is None else round(changed - fault_t, 3)
 
 
-def analyse_arm(arm: Arm, lab: RunningLab, sp: SteeringPlan, pop: str, load: http_load.HttpLoad,
-                settings: Settings) -> None:
+def analyse_arm(arm: Arm, lab: RunningLab, pop: str, load: http_load.HttpLoad, settings: Settings) -> None:
     plan = lab.plan
     names = [c.name for c in plan.clients]
     records = sorted(load.records, key=lambda r: r.t)
@@ -348,7 +347,7 @@ def run_arm(lab: RunningLab, sp: SteeringPlan, result: Result, arm: Arm, setting
         if load.error is not None and arm.error is None:
             arm.error = f"HTTP load failed: {load.error}"
         if arm.fault_t:
-            analyse_arm(arm, lab, sp, result.pop, load, settings)
+            analyse_arm(arm, lab, result.pop, load, settings)
 
 
 def run_experiment(lab: RunningLab, settings: Settings | None = None,

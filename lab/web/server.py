@@ -110,7 +110,7 @@ def build_app(lab: RunningLab) -> web.Application:
             hub.queues.discard(queue)
         return response
 
-    async def start_collector(app: web.Application) -> Any:
+    async def start_collector(_app: web.Application) -> Any:
         task = asyncio.create_task(collector.run(), name="web-collector")
         yield
         task.cancel()

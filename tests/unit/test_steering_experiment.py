@@ -81,7 +81,7 @@ def test_analysis_and_expectations_on_made_up_records() -> None:
                     recs.append(record(t, c.name, None, "timeout"))
                 else:
                     recs.append(record(t, c.name, "iad" if home == "fra" and t >= 10 else home))
-        analyse_arm(arm, FakeLab(), sp, "fra", Load(recs), settings)  # type: ignore[arg-type]
+        analyse_arm(arm, FakeLab(), "fra", Load(recs), settings)  # type: ignore[arg-type]
         result.arms.append(arm)
     anycast, dns = result.arms
     assert anycast.summary["affected_clients"] == 2 and anycast.summary["failed_requests_other_clients"] == 0
