@@ -13,6 +13,7 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from anycastlab.edge import headers as h
 from anycastlab.edge.headers import Headers
@@ -293,7 +294,13 @@ def _normalize(value: str | None) -> str | None:
     return _WS.sub(lambda m: "," if "," in m.group() else " ", value.strip())
 
 
-def vary_values(names: Iterable[str], req: Mapping[str, str]) -> tuple[str | None, ...]:
+class Fields(Protocol):
+    """Request fields by lowercase name: a dict, or the proxy's lazily decoded view of raw fields."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
+def vary_values(names: Iterable[str], req: Fields) -> tuple[str | None, ...]:
     return tuple(_normalize(req.get(n)) for n in names)
 
 

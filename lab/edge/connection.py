@@ -20,6 +20,7 @@ import contextlib
 import logging
 import re
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol, cast
 from urllib.parse import urlsplit
 
@@ -45,6 +46,10 @@ _INF = float("inf")
 _HOST_VALUE = re.compile(rb"^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?$")
 
 
+# (parser, url, raw header fields) -> the whole response, or None
+FastHit = Callable[[httptools.HttpRequestParser, bytes, list[tuple[bytes, bytes]]], bytes | None]
+
+
 class Edge(Protocol):
     """What a connection needs of its proxy: the proxy imports this module, never the reverse."""
 
@@ -59,9 +64,9 @@ class Edge(Protocol):
     @property
     def loop(self) -> asyncio.AbstractEventLoop: ...
 
-    def fast_hit(self, parser: httptools.HttpRequestParser, url: bytes,
-                 raw_headers: list[tuple[bytes, bytes]]) -> bytes | None:
-        """The whole response to a plain request the edge can answer inline, or None."""
+    # The whole response to a plain request the edge can answer inline, or None. An attribute, not a
+    # method, so the proxy can hand over its policy's bound method: no extra call on the hot path.
+    fast_hit: FastHit
 
     def respond_now(self, req: Request) -> Response | None:
         """A response without waiting on anything, or None: then ``respond`` is awaited."""

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -65,30 +65,20 @@ _SLOW_REQUEST_FIELDS = frozenset({
 })
 
 
-class RawFields(Mapping[str, str]):
-    """A request's fields as the general path's lowercase map, decoded only if someone reads one.
+class RawFields:
+    """A request's fields as the general path's lowercase map would give them (cache.Fields), decoded
+    only if someone reads one: only an entry with Vary needs the request's fields."""
 
-    The inline path hands this to the store: only an entry with Vary needs the request's fields."""
-
-    __slots__ = ("_map", "_raw")
+    __slots__ = ("decoded", "raw")
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        self._raw = raw
-        self._map: dict[str, str] | None = None
+        self.raw = raw
+        self.decoded: dict[str, str] | None = None
 
-    def _fields(self) -> dict[str, str]:
-        if self._map is None:
-            self._map = header_fields(self._raw)[1]
-        return self._map
-
-    def __getitem__(self, key: str) -> str:
-        return self._fields()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields())
-
-    def __len__(self) -> int:
-        return len(self._fields())
+    def get(self, name: str, /) -> str | None:
+        if self.decoded is None:
+            self.decoded = header_fields(self.raw)[1]
+        return self.decoded.get(name)
 
 
 class CachePolicy:
@@ -106,6 +96,7 @@ class CachePolicy:
                                  read_timeout=config.origin_read_timeout)
         self.background: set[asyncio.Task[Any]] = set()
         self._fast_hosts: dict[bytes, str] = {}
+        self._fields = RawFields([])
         self._ray_prefix = ray_header + b": "
         self._ray_suffix = b"-" + config.pop.encode() + b"\r\n"
         # What follows the ray id on an inline HIT, in the order the general path writes it.
@@ -138,7 +129,10 @@ class CachePolicy:
                 self._fast_hosts.clear()
             hkey = self._fast_hosts[host] = host_key(host.decode("latin-1"))
         now = time.time()
-        entry = self.store.fresh(hkey + url.decode("latin-1"), RawFields(raw_headers), now)
+        fields = self._fields  # one view, re-pointed per request: the store does not keep it
+        fields.raw = raw_headers
+        fields.decoded = None
+        entry = self.store.fresh(hkey + url.decode("latin-1"), fields, now)
         if entry is None:
             return None
         metrics = self.metrics
@@ -150,7 +144,8 @@ class CachePolicy:
             tail = self._hit_tails["close"]
         else:
             tail = self._hit_tails["1.0" if parser.get_http_version() == "1.0" else "keep-alive"]
-        out = b"%sAge: %d\r\n%s%s%016x%s%s" % (entry.wire or entry_wire(entry), int(entry.age(now)), self.identity,
+        age = int(entry.corrected_initial_age + max(0.0, now - entry.response_time))  # Entry.age, inlined
+        out = b"%sAge: %d\r\n%s%s%016x%s%s" % (entry.wire or entry_wire(entry), age, self.identity,
                                                 self._ray_prefix, ray, self._ray_suffix, tail)
         if method == b"GET":
             out += entry.body

@@ -18,9 +18,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import httptools
 from anycastlab.edge.config import ProxyConfig
-from anycastlab.edge.connection import ClientConnection
+from anycastlab.edge.connection import ClientConnection, FastHit
 from anycastlab.edge.identity import RAY_HEADER, RayIds, static_header_block
 from anycastlab.edge.messages import Request, Response
 from anycastlab.edge.metrics import Metrics
@@ -43,6 +42,7 @@ class EdgeProxy:
         self.ray_header = RAY_HEADER.encode()
         self.policy = CachePolicy(config, self.metrics, self.rays, self.identity, self.ray_header)
         self.store = self.policy.store
+        self.fast_hit: FastHit = self.policy.fast_hit
         self.connections: set[ClientConnection] = set()
         self.servers: list[asyncio.AbstractServer] = []
         self.bound: list[tuple[str, str, int]] = []  # (scheme, host, port)
@@ -59,10 +59,6 @@ class EdgeProxy:
         return self._loop
 
     # ---------------------------------------------------------------- what connections ask (connection.Edge)
-
-    def fast_hit(self, parser: httptools.HttpRequestParser, url: bytes,
-                 raw_headers: list[tuple[bytes, bytes]]) -> bytes | None:
-        return self.policy.fast_hit(parser, url, raw_headers)
 
     def respond_now(self, req: Request) -> Response | None:
         return self.policy.respond_now(req)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from anycastlab.edge.cache import PLAIN_REQUEST, Entry, Reuse, reuse, vary_values
+from anycastlab.edge.cache import Entry, Fields, vary_values
 
 # --------------------------------------------------------------------------- the store
 
@@ -46,7 +45,7 @@ class CacheStore:
     def keys(self) -> list[str]:
         return list(self._entries)
 
-    def lookup(self, key: str, req: Mapping[str, str]) -> Entry | None:
+    def lookup(self, key: str, req: Fields) -> Entry | None:
         """The stored variant that matches this request's selecting headers, most recent first."""
         variants = self._entries.get(key)
         if variants is None:
@@ -57,15 +56,26 @@ class CacheStore:
                 return entry
         return None
 
-    def fresh(self, key: str, req: Mapping[str, str], now: float) -> Entry | None:
+    def fresh(self, key: str, req: Fields, now: float) -> Entry | None:
         """The variant ``lookup`` picks, if a request without directives may take it as a HIT now.
 
         One answer for the proxy's inline path and its general path: the same lookup (LRU order touched)
-        and ``reuse(entry, PLAIN_REQUEST, now) is Reuse.FRESH``. Stale entries, and entries to revalidate
-        on every use, are None: the caller then takes the general path.
+        and ``reuse(entry, PLAIN_REQUEST, now) is Reuse.FRESH``, spelled out because this runs on every
+        inline hit (tests/unit/edge/test_cache.py checks the two agree). Stale entries, and entries to
+        revalidate on every use, are None: the caller then takes the general path.
         """
-        entry = self.lookup(key, req)
-        if entry is None or reuse(entry, PLAIN_REQUEST, now) is not Reuse.FRESH:
+        variants = self._entries.get(key)
+        if variants is None:
+            return None
+        self._entries.move_to_end(key)
+        for entry in variants:
+            if not entry.vary or entry.vary_key == vary_values(entry.vary, req):
+                break
+        else:
+            return None
+        # reuse() with no request directives: FRESH iff the response has no no-cache and age < lifetime
+        if entry.corrected_initial_age + max(0.0, now - entry.response_time) >= entry.lifetime \
+                or entry.directives.no_cache:
             return None
         return entry
 

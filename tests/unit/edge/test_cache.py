@@ -286,6 +286,18 @@ def test_fresh_is_the_plain_hit_of_the_general_rules() -> None:
     assert store.fresh("h/fresh", {}, T0 + 9) is not None and store.fresh("h/fresh", {}, T0 + 10) is None
 
 
+@given(st.integers(0, 10**5), st.integers(0, 10**5), st.floats(-10.0, 2 * 10**5), st.booleans())
+def test_fresh_agrees_with_reuse_property(max_age: int, incoming_age: int, elapsed: float, no_cache: bool) -> None:
+    """``fresh`` spells reuse()'s FRESH out for speed: the two must never disagree."""
+    cc = f"max-age={max_age}" + (", no-cache" if no_cache else "")
+    e = entry([("Cache-Control", cc), ("Age", str(incoming_age)), ("ETag", '"v"')])
+    store = CacheStore()
+    store.put(e)
+    now = T0 + elapsed
+    want = e if c.reuse(e, c.PLAIN_REQUEST, now) is c.Reuse.FRESH else None
+    assert store.fresh(e.key, {}, now) is want
+
+
 def test_fresh_selects_the_variant_and_touches_lru_order() -> None:
     store = CacheStore(max_bytes=3 * 1400, max_object_bytes=2000)
     hdrs: Headers = [("Cache-Control", "max-age=60"), ("Vary", "Accept-Encoding")]
