@@ -107,6 +107,7 @@ WORKFLOWS := $(wildcard .github/workflows/*.yml)
 
 lint: venv
 	$(VENV)/bin/ruff check lab cli tests bench
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy -p anycastlab
 	$(VENV)/bin/zizmor --offline --no-progress -q .github/workflows
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from anycastlab.lifecycle import Lab
-from anycastlab.links import control
 from anycastlab.runtime import procs
+from anycastlab.runtime.links import control
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "anycastlab")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from anycastlab import units
 from anycastlab.lifecycle import Lab
-from anycastlab.links import control, units
+from anycastlab.runtime.links import control
 
 from .output import emit_json, lab_option, reports_errors, table
 

@@ -8,7 +8,7 @@ service and, on the world topology, measured their queues: hundreds of ms). Conn
 repeated; each (client, address) keeps its lowest RTT. The PoP anycast lands a client on is the dns probe's
 answer. Inflation is anycast RTT minus the best unicast RTT, as measured (a few tenths of a ms either way is
 noise); a client is "at its closest PoP" when anycast's PoP is the best unicast one or within TIE_MS of it.
-Distances are geodesic, from the ISP's location to each PoP's (lab/links/geo.py).
+Distances are geodesic, from the ISP's location to each PoP's (lab/geo.py).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import observe
-from .links import geo
+from . import geo, observe
 from .model import Place
-from .probes import dns, nsock
+from .probes import dns
+from .runtime import nsock
 from .runtime.state import RunningLab
 
 CLOSED_PORT = 9  # nothing listens there: the PoP's kernel refuses the connection, no service is involved

@@ -63,7 +63,7 @@ class Lab:
     def up(cls, topology: str | Path | None = None, name: str | None = None,
            timeout: float = DEFAULT_TIMEOUT, listener: Listener | None = None, runtime: str | None = None) -> Lab:
         """Start a lab in the background and return once it is ready (or raise, leaving nothing behind)."""
-        from .runtime.supervisor import prepare_run_dir  # the verbs that only read a lab need none of it
+        from .supervisor import prepare_run_dir  # the verbs that only read a lab need none of it
 
         path, topo = load(topology)
         kind = runtime_of(topo, runtime)
@@ -75,7 +75,7 @@ class Lab:
         log = open(directory / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "anycastlab.runtime.supervisor", "--lab", lab_name, "--timeout", str(timeout),
+                [sys.executable, "-m", "anycastlab.supervisor", "--lab", lab_name, "--timeout", str(timeout),
                  "--runtime", kind],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 close_fds=True,
@@ -103,7 +103,7 @@ class Lab:
                        timeout: float = DEFAULT_TIMEOUT, listener: Listener | None = None,
                        runtime: str | None = None) -> int:
         """Run a lab in this process until SIGINT/SIGTERM, then tear it down. Returns an exit status."""
-        from .runtime.supervisor import prepare_run_dir, run
+        from .supervisor import prepare_run_dir, run
 
         path, topo = load(topology)
         kind = runtime_of(topo, runtime)

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import geo, units
 from .errors import TopologyError
-from .links import geo, units
 from .yamlsource import Loc, field_name, first_problem, line_of, load_yaml
 
 # Names become interface names (15 bytes at most) and client names `<isp>-c<n>`, so they stay short.

@@ -10,7 +10,6 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .links.shaping import Deriver, Shaping
 from .model import (
     BACKBONE_POOL,
     CLIENT_BLOCK,
@@ -20,6 +19,7 @@ from .model import (
     UNICAST_POOL,
     Topology,
 )
+from .shaping import Deriver, Shaping
 
 Role = Literal["transit", "pop", "eyeball", "origin", "client"]
 Relation = Literal["customer", "peer", "provider"]

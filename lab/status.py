@@ -7,8 +7,8 @@ from typing import Any
 
 from . import observe
 from .errors import LabError
-from .links.control import summary as link_summary
 from .plan import client_address
+from .runtime.links.control import summary as link_summary
 from .runtime.state import RunningLab
 
 

@@ -23,7 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from .links import geo
+from . import geo
 
 CONTINENTS = ("north-america", "europe", "asia", "south-america", "africa", "oceania")
 SHORT = {"north-america": "na", "europe": "eu", "asia": "as", "south-america": "sa", "africa": "af",

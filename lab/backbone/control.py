@@ -148,7 +148,7 @@ def converged(paths: dict[str, list[str]], costs: dict[tuple[str, str], int], ta
 def configured_delays(lab: RunningLab) -> dict[frozenset[str], float]:
     """Each link's one-way delay as the lab's link shaping has it now (after any `link set`), to set beside
     what the prober measures; empty when the lab has no link state."""
-    from ..links import control as links
+    from ..runtime.links import control as links
 
     try:
         return {pair: shaping.delay_ms for pair, shaping in links.current(lab.directory).items()}

@@ -34,7 +34,7 @@ from typing import Any
 
 import h11
 
-from ..probes import nsock
+from ..runtime import nsock
 from ..runtime.state import RunningLab
 
 HTTPS_PORT = 443

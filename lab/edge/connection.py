@@ -140,7 +140,7 @@ class ClientConnection(asyncio.Protocol):
         proxy.connections.add(self)
         self.deadline = proxy.coarse_now + self.cfg.header_timeout
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def connection_lost(self, _exc: Exception | None) -> None:
         self.closed = True
         self.proxy.connections.discard(self)
         if self.task is not None and not self.task.done():

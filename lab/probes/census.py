@@ -18,8 +18,9 @@ import time
 
 from ..errors import LabError
 from ..plan import Node, client_address
+from ..runtime import nsock
 from ..runtime.state import RunningLab
-from . import nsock, packets
+from . import packets
 from .results import MethodResult
 
 

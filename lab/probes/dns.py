@@ -13,8 +13,9 @@ import socket
 import time
 
 from ..plan import Node
+from ..runtime import nsock
 from ..runtime.state import RunningLab
-from . import nsock, packets
+from . import packets
 from .results import MethodResult
 
 DNS_PORT = 53

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..plan import Node, client_address
+from ..runtime import nsock
 from ..runtime.state import RunningLab
-from . import nsock, packets
+from . import packets
 from .results import MethodResult
 
 MAX_HOPS = 16

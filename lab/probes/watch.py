@@ -27,8 +27,9 @@ from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass
 
 from ..errors import LabError
+from ..runtime import nsock
 from ..runtime.state import RunningLab
-from . import nsock, packets
+from . import packets
 from .probe import resolve_clients
 
 MAX_RATE_HZ = 2000.0

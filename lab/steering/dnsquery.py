@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord, EDNSOption
 
-from ..probes import nsock
+from ..runtime import nsock
 from .plan import DNS_PORT
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..links import geo
+from .. import geo
 from ..model import DnsSteering, Place, Topology
 from ..plan import Plan
 from ..predict import predict

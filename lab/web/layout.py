@@ -16,9 +16,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
 
-from ..links.geo import Location
-from ..links.shaping import Deriver
+from ..geo import Location
 from ..plan import Plan
+from ..shaping import Deriver
 
 How = Literal["given", "isp", "continent", "neighbours", "ring"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from anycastlab.lifecycle import Lab
-from anycastlab.links import control
 from anycastlab.runtime import paths, procs
+from anycastlab.runtime.links import control
 from measure import assert_rtt, peer_address, ping_rtts
 
 CLI = str(Path(sys.executable).parent / "anycastlab")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from anycastlab import durations
+from anycastlab import durations, units
 from anycastlab.drills.model import DrillFileError, load_drill, parse_duration
 from anycastlab.errors import TopologyError
-from anycastlab.links import units
 from anycastlab.model import load_topology
 
 

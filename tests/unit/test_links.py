@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from anycastlab import geo, units
 from anycastlab.errors import LabError
-from anycastlab.links import control, geo, kernel, units
-from anycastlab.links.shaping import Shaping
 from anycastlab.model import load_topology
 from anycastlab.plan import build_plan
+from anycastlab.runtime.links import control, kernel
+from anycastlab.shaping import Shaping
 from minimal_topology import GOOD, error_for
 from minimal_topology import write as topo_file
 

@@ -8,7 +8,7 @@ import random
 import socket
 
 import pytest
-from anycastlab.links.releaser import Batch, Queue, Releaser
+from anycastlab.runtime.links.releaser import Batch, Queue, Releaser
 
 
 class FakePacket:

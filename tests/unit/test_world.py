@@ -7,8 +7,8 @@ import itertools
 from pathlib import Path
 
 import pytest
+from anycastlab import geo
 from anycastlab.cli.main import cli
-from anycastlab.links import geo
 from anycastlab.model import load_topology
 from anycastlab.predict import predict
 from anycastlab.world import CONTINENTS, MIN_POP_SPACING_KM, share_out, world_cities, world_topology

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from anycastlab.errors import LabError, UnknownNodeError
 from anycastlab.plan import Plan
-from anycastlab.probes.nsock import AddressMap
 from anycastlab.probes.probe import ALL, ClientReport, ProbeRun, resolve_clients, resolve_methods
 from anycastlab.probes.results import MethodResult
 from anycastlab.probes.traceroute import _pop_from_record_route
+from anycastlab.runtime.nsock import AddressMap
 from anycastlab.runtime.state import RunningLab
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .. import durations
+from . import durations
 
 MAX_DELAY_MS = 10_000.0
 MIN_RATE_BPS = 8_000

@@ -44,8 +44,8 @@ from typing import Any
 
 from netfilterqueue import COPY_META, NetfilterQueue, Packet
 
-from ..runtime.nsenter import entered
-from .shaping import Shaping
+from ...shaping import Shaping
+from ..nsenter import entered
 
 PR_SET_TIMERSLACK = 29
 QUEUE_MAXLEN = 20_000  # packets held at once per link: 40 ms at 500,000 packets per second

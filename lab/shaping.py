@@ -1,7 +1,7 @@
 """What each link gets: one-way delay, jitter, loss and rate, per direction, derived when the plan is built.
 
-Geography gives the delay (lab/links/geo.py); a topology's `links:` entry replaces any field it names;
-`anycastlab link set` changes a running lab's copy (lab/links/control.py). Pure: no kernel, no files.
+Geography gives the delay (lab/geo.py); a topology's `links:` entry replaces any field it names;
+`anycastlab link set` changes a running lab's copy (lab/runtime/links/control.py). Pure: no kernel, no files.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from . import geo
 
 if TYPE_CHECKING:
-    from ..model import Place, Topology
+    from .model import Place, Topology
 
 Source = Literal["none", "geography", "topology", "runtime"]
 

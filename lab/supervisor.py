@@ -2,7 +2,7 @@
 
 It owns the lab's runtime (lab/runtime/backends: Mininet hosts or containers), and every long-lived lab
 process is its child. `anycastlab up` runs it
-in the background (`python -m anycastlab.runtime.supervisor`) and follows its events; `--foreground`
+in the background (`python -m anycastlab.supervisor`) and follows its events; `--foreground`
 runs it in the calling process. SIGTERM or SIGINT tears the lab down.
 """
 
@@ -22,23 +22,23 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .. import gate
-from ..backbone import service as backbone
-from ..edge.tls import ensure_ca
-from ..errors import LabError
-from ..links import control as links
-from ..plan import Plan
-from ..render.frr import render_all
-from ..services import edge
-from ..steering import service as steering
-from . import frr, handles, paths, planfile, procs, zygote
-from .backends import DEFAULT, NAMES, runtime_class
-from .backends.base import Runtime
-from .events import DEFAULT_TIMEOUT, FAILED, READY, Event, EventLog
-from .frr import DryRun, RouterDaemons
-from .ledger import Ledger
-from .network import configure
-from .state import RunningLab
+from . import gate
+from .backbone import service as backbone
+from .edge.tls import ensure_ca
+from .errors import LabError
+from .plan import Plan
+from .render.frr import render_all
+from .runtime import frr, handles, paths, planfile, procs, zygote
+from .runtime.backends import DEFAULT, NAMES, runtime_class
+from .runtime.backends.base import Runtime
+from .runtime.events import DEFAULT_TIMEOUT, FAILED, READY, Event, EventLog
+from .runtime.frr import DryRun, RouterDaemons
+from .runtime.ledger import Ledger
+from .runtime.links import control as links
+from .runtime.network import configure
+from .runtime.state import RunningLab
+from .services import edge
+from .steering import service as steering
 
 PROXY_START_TIMEOUT = 30.0
 HEALTH_INTERVAL = 0.1  # with BGP's own propagation, a dead proxy is withdrawn well within 1 s

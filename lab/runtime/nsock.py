@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..plan import Plan
-from ..runtime import nsenter
+from . import nsenter
 
 SOL_RAW = 255
 ICMP_FILTER = 1

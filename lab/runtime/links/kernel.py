@@ -1,7 +1,7 @@
 """The kernel side of link shaping, always inside a node (its handle's exec prefix), never the host's.
 
 Which mechanism: netem where the kernel has it (delay, jitter, loss; a TBF child for rate); otherwise an
-iptables NFQUEUE rule on the link's egress plus the userspace releaser (lab/links/releaser.py), with TBF
+iptables NFQUEUE rule on the link's egress plus the userspace releaser (lab/runtime/links/releaser.py), with TBF
 for rate. Detection tries the real thing on `lo` of one lab node, so it sees exactly what this kernel
 (and its module autoloading) allows. ANYCASTLAB_LINK_MECHANISM=netem|nfqueue|none forces a choice.
 """
@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import LabError
-from .shaping import Shaping
+from ...errors import LabError
+from ...shaping import Shaping
 
 DelayKind = Literal["netem", "nfqueue", "none"]
 FORCE_ENV = "ANYCASTLAB_LINK_MECHANISM"

@@ -23,14 +23,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import interrupts
-from ..errors import LabError, UnknownNodeError
-from ..plan import Link, Plan
-from ..runtime import paths, procs
-from ..runtime.handles import NodeHandle
-from . import kernel, units
+from ... import interrupts, units
+from ...errors import LabError, UnknownNodeError
+from ...plan import Link, Plan
+from ...shaping import Shaping
+from .. import paths, procs
+from ..handles import NodeHandle
+from . import kernel
 from .kernel import Mechanism
-from .shaping import Shaping
 
 REPORT_FILE = "releaser.json"
 RELEASER_LOG = "links-releaser.log"
@@ -130,7 +130,7 @@ def _spawn_releaser(directory: Path, state: dict[str, Any], child: Callable[[str
     """Start the releaser in the first node's namespace (never the host's); returns its state entry.
 
     It dies with the calling process (the supervisor), so call this only from the supervisor's main thread."""
-    argv = [sys.executable, "-m", "anycastlab.links.releaser", "--state", str(paths.links_file(directory)),
+    argv = [sys.executable, "-m", "anycastlab.runtime.links.releaser", "--state", str(paths.links_file(directory)),
             "--report", str(directory / REPORT_FILE)]
     proc = procs.spawn(argv, prefix=state["netns"], log=directory / RELEASER_LOG)
     child("links/releaser", proc.pid)
@@ -254,7 +254,7 @@ def _the_link(plan: Plan, a: str, b: str) -> Link:
 def set_carrier(plan: Plan, directory: Path, a: str, b: str, up: bool) -> dict[str, Any]:
     """Take the link between A and B down (both ends' interfaces, as a cut fibre) or up again; the links
     state remembers it for `link show`."""
-    from ..runtime import netns
+    from .. import netns
 
     _the_link(plan, a, b)
     with _locked(directory):
