@@ -1,6 +1,7 @@
-"""The readiness gate: a lab is ready when BGP says so (the anycast /32 and every PoP's unicast /32 at every
-eyeball) and every client reaches the anycast address; with DNS steering on, also every ISP's resolver and the
-authoritative server answering, with every PoP's health check UP."""
+"""The readiness gate: a lab is ready when BGP says so (the anycast /32 at every eyeball, and each PoP's
+unicast /32 at every eyeball that policy lets it reach: predict.reachable) and every client reaches the
+anycast address; with DNS steering on, also every ISP's resolver and the authoritative server answering, with
+every PoP's health check UP."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from . import observe
 from .errors import LabError
+from .predict import reachable
 from .runtime import netns
 from .runtime.state import RunningLab
 
@@ -78,12 +80,17 @@ def check(lab: RunningLab, pool: ThreadPoolExecutor, steering: ServiceCheck | No
     report.sessions_down = [f"{a}-{b} ({why})" for (a, b), why in sorted(down.items())]
     if down:
         return report
-    wanted = [plan.topology.anycast.network,
-              *(ipaddress.IPv4Network(f"{plan.unicast_of(p.name)}/32") for p in plan.pops)]
-    routes = pool.map(lambda e: (e.name, netns.missing_routes(lab.pid(e.name), wanted)), plan.eyeballs)
+    anycast = plan.topology.anycast.network
+    unicast_reach = {p.name: reachable(plan.topology, p.name) for p in plan.pops}  # what policy lets through
+
+    def wanted(eyeball: str) -> list[ipaddress.IPv4Network]:
+        return [anycast, *(ipaddress.IPv4Network(f"{plan.unicast_of(p)}/32") for p in unicast_reach
+                          if eyeball in unicast_reach[p])]
+
+    routes = pool.map(lambda e: (e.name, netns.missing_routes(lab.pid(e.name), wanted(e.name))), plan.eyeballs)
     for name, missing in routes:
-        pops = [plan.pop_by_unicast(str(p.network_address)) for p in missing if p != wanted[0]]
-        if wanted[0] in missing:
+        pops = [plan.pop_by_unicast(str(p.network_address)) for p in missing if p != anycast]
+        if anycast in missing:
             report.routes_missing.append(name)
         if pops:
             report.routes_missing.append(f"{name} (no route to the unicast address of {', '.join(map(str, pops))})")

@@ -93,7 +93,7 @@ Offers = dict[str, list[tuple[str, Route]]]
 class _Solver:
     """The three export phases of Gao-Rexford over the AS graph, each settling routers it reaches first."""
 
-    def __init__(self, topo: Topology) -> None:
+    def __init__(self, topo: Topology, origins: list[str] | None = None) -> None:
         self.providers: dict[str, list[str]] = {}
         self.customers: dict[str, list[str]] = {}
         self.peers: dict[str, list[str]] = {}
@@ -105,8 +105,9 @@ class _Solver:
             else:
                 self.peers.setdefault(a, []).append(b)
                 self.peers.setdefault(b, []).append(a)
-        self.pops = {p.name for p in topo.pops}
-        self.routes: dict[str, Route] = {p: Route("local", 0, frozenset(), frozenset({p})) for p in sorted(self.pops)}
+        self.pops = {p.name for p in topo.pops}  # all in the edge AS: each refuses the others' announcements
+        self.origins = sorted(self.pops if origins is None else origins)
+        self.routes: dict[str, Route] = {p: Route("local", 0, frozenset(), frozenset({p})) for p in self.origins}
 
     def _customer_of(self, customer: str, provider: str) -> None:
         self.providers.setdefault(customer, []).append(provider)
@@ -125,7 +126,7 @@ class _Solver:
 
     def climb(self) -> None:
         """1. Customer routes climb to providers, shortest first (breadth-first by length)."""
-        frontier = sorted(self.pops)
+        frontier = list(self.origins)
         while frontier:
             offers: Offers = {}
             for sender in frontier:
@@ -164,6 +165,17 @@ class _Solver:
                 self.offer(pending, customer, sender)
                 if first:
                     heapq.heappush(heap, (self.routes[sender].length + 1, customer))
+
+
+def reachable(topo: Topology, pop: str) -> set[str]:
+    """The routers that get a route to what `pop` alone announces (its unicast /32), under the same policy.
+    Not every router does: an ISP whose transits neither buy from nor peer with `pop`'s has none (valley-free
+    export), as on the internet."""
+    solver = _Solver(topo, [pop])
+    solver.climb()
+    solver.peer_hop()
+    solver.descend()
+    return set(solver.routes)
 
 
 def predict(topo: Topology) -> Prediction:

@@ -11,7 +11,7 @@ from anycastlab.cli.main import cli
 from anycastlab.generate import random_topology
 from anycastlab.model import Topology, load_topology
 from anycastlab.plan import _relations
-from anycastlab.predict import RANK, predict
+from anycastlab.predict import RANK, predict, reachable
 from click.testing import CliRunner
 from ruamel.yaml import YAML
 
@@ -143,3 +143,13 @@ def test_validate_render_writes_the_golden_configs(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     bad = CliRunner().invoke(cli, ["validate", "small", "--render", str(tmp_path / "file" / "x")])
     assert bad.exit_code == 1 and "error: cannot write the rendered configs" in bad.output
+
+
+def test_a_pop_unicast_reaches_only_where_valley_free_export_takes_it() -> None:
+    # ecmp: p3's only transit, tb, neither sells to nor peers with isp's only transit ta.
+    topo = load_topology(ROOT / "tests/topologies/ecmp.yaml")
+    assert "isp" not in reachable(topo, "p3") and {"ispb", "tb"} <= reachable(topo, "p3")
+    assert {"isp", "ispb"} <= reachable(topo, "p1")
+    default = load_topology(ROOT / "topologies/default.yaml")
+    eyeballs = {e.name for e in default.eyeballs}
+    assert all(eyeballs <= reachable(default, p.name) for p in default.pops)
