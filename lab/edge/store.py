@@ -64,14 +64,8 @@ class CacheStore:
         inline hit (tests/unit/edge/test_cache.py checks the two agree). Stale entries, and entries to
         revalidate on every use, are None: the caller then takes the general path.
         """
-        variants = self._entries.get(key)
-        if variants is None:
-            return None
-        self._entries.move_to_end(key)
-        for entry in variants:
-            if not entry.vary or entry.vary_key == vary_values(entry.vary, req):
-                break
-        else:
+        entry = self.lookup(key, req)
+        if entry is None:
             return None
         # reuse() with no request directives: FRESH iff the response has no no-cache and age < lifetime
         if entry.corrected_initial_age + max(0.0, now - entry.response_time) >= entry.lifetime \
