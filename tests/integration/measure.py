@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import time
 
 from anycastlab.lifecycle import Lab
+from anycastlab.probes.probe import ProbeRun, run_probe
 from anycastlab.probes.watch import watch
 from pyroute2 import IPRoute
 
@@ -29,6 +31,18 @@ def assert_rtt(rtts: list[float], want_ms: float, count: int) -> None:
     assert low <= median <= high, f"median RTT {median:.2f} ms, want {want_ms} ms +- 10% ({rtts})"
     assert sum(low <= r <= high for r in rtts) >= 0.75 * count, f"too many pings off target: {rtts}"
     assert min(rtts) >= low, f"a reply came back early: {rtts}"
+
+
+def settled_probe(lab: Lab, tries: int = 10) -> ProbeRun:
+    """A dns and census probe of every client, repeated (bounded) until the methods agree: the FIB follows
+    BGP within moments of the gate. The last run is returned whatever it says."""
+    run = run_probe(lab.running, ["dns", "census"], save=False)
+    for _ in range(tries):
+        if run.agree:
+            break
+        time.sleep(0.5)
+        run = run_probe(lab.running, ["dns", "census"], save=False)
+    return run
 
 
 def catchment(lab: Lab) -> dict[str, str | None]:

@@ -5,7 +5,6 @@ prediction is one PoP, the one measured."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from anycastlab.generate import random_topology
 from anycastlab.lifecycle import Lab
 from anycastlab.model import load_topology
 from anycastlab.predict import predict
-from anycastlab.probes.probe import run_probe
+from measure import settled_probe
 from ruamel.yaml import YAML
 
 pytestmark = pytest.mark.integration
@@ -43,12 +42,7 @@ def test_offline_contains_bgp_which_contains_the_measured_pop(label: str, source
     lab = Lab.up(path, name=name, timeout=90)
     ledger = leftovers.snapshot(name, tmp_path)
     try:
-        run = run_probe(lab.running, ["dns", "census"], save=False)
-        for _ in range(10):  # the FIB follows BGP within moments of the gate
-            if run.agree:
-                break
-            time.sleep(0.5)
-            run = run_probe(lab.running, ["dns", "census"], save=False)
+        run = settled_probe(lab)
         problems = []
         for c in run.clients:
             bgp = set(c.predicted_pops)

@@ -4,7 +4,6 @@ offline prediction (AS graph) ⊇ BGP's best path ∋ the PoP the probes measure
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,8 @@ import pytest
 from anycastlab.lifecycle import Lab
 from anycastlab.model import load_topology
 from anycastlab.predict import predict
-from anycastlab.probes.probe import run_probe
 from anycastlab.world import to_yaml, world_topology
+from measure import settled_probe
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +26,7 @@ def test_generated_20_pop_world_boots_and_probes_agree_with_the_prediction(tmp_p
     lab = Lab.up(path, name=name, timeout=120)
     ledger = leftovers.snapshot(name, tmp_path)
     try:
-        run = run_probe(lab.running, ["dns", "census"], save=False)
-        for _ in range(10):  # the FIB follows BGP within moments of the gate
-            if run.agree:
-                break
-            time.sleep(0.5)
-            run = run_probe(lab.running, ["dns", "census"], save=False)
+        run = settled_probe(lab)
         assert len(run.clients) == 20
         problems = []
         for c in run.clients:
