@@ -5,13 +5,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from ruamel.yaml import YAML
-
-from ..topology_files import resolve
+from ..topology_files import derived, resolve
 from .model import Drill
 
 
@@ -25,20 +23,17 @@ def drill_topology(drill: Drill, prefix: str = "drills") -> Iterator[tuple[Path,
     if not drill.topology_overrides:
         yield base, f"{prefix}-{base.stem}"[:32]
         return
-    yaml = YAML(typ="rt")
-    doc = yaml.load(base.read_text())
-    for key, value in drill.topology_overrides.items():
-        if isinstance(value, dict) and isinstance(doc.get(key), dict):
-            doc[key].update(value)
-        else:
-            doc[key] = value
+
+    def override(doc: Any) -> None:
+        for key, value in drill.topology_overrides.items():
+            if isinstance(value, dict) and isinstance(doc.get(key), dict):
+                doc[key].update(value)
+            else:
+                doc[key] = value
+
     digest = hashlib.sha1(json.dumps(drill.topology_overrides, sort_keys=True).encode()).hexdigest()[:6]
     name = f"{prefix}-{base.stem}-{digest}"[:32]
-    doc["name"] = name
-    with tempfile.TemporaryDirectory(prefix="anycastlab-drill-") as folder:
-        path = Path(folder) / f"{name}.yaml"
-        with open(path, "w") as f:
-            yaml.dump(doc, f)
+    with derived(base, name, override, "drill") as path:
         yield path, name
 
 

@@ -4,30 +4,25 @@ with `steering: {dns: {}}` added, in a temporary file that lives as long as the 
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from ruamel.yaml import YAML
-
-from ..topology_files import resolve
+from ..topology_files import derived, resolve
 
 
 @contextlib.contextmanager
 def with_steering(topology: str = "default", prefix: str = "steering") -> Iterator[tuple[Path, str]]:
     """(topology file with DNS steering on, lab name `<prefix>-<topology>`)."""
     base = resolve(topology)
-    yaml = YAML(typ="rt")
-    doc = yaml.load(base.read_text())
-    steering = doc.get("steering") or {}
-    dns = steering.get("dns") or {}
-    dns["enabled"] = True
-    steering["dns"] = dns
-    doc["steering"] = steering
+
+    def steering_on(doc: Any) -> None:
+        steering = doc.get("steering") or {}
+        dns = steering.get("dns") or {}
+        dns["enabled"] = True
+        steering["dns"] = dns
+        doc["steering"] = steering
+
     name = f"{prefix}-{base.stem}"[:32]
-    doc["name"] = name
-    with tempfile.TemporaryDirectory(prefix="anycastlab-steering-") as folder:
-        path = Path(folder) / f"{name}.yaml"
-        with open(path, "w") as f:
-            yaml.dump(doc, f)
+    with derived(base, name, steering_on, "steering") as path:
         yield path, name
