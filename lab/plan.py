@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from .model import (
-    BACKBONE_POOL,
-    CLIENT_BLOCK,
-    CLIENT_POOL,
-    LINK_POOL,
-    LOOPBACK_POOL,
-    UNICAST_POOL,
-    Topology,
-)
 from .shaping import Deriver, Shaping
+
+if TYPE_CHECKING:  # the model (pydantic) is imported only to build a plan, not to read a saved one
+    from .model import Topology
 
 Role = Literal["transit", "pop", "eyeball", "origin", "client"]
 Relation = Literal["customer", "peer", "provider"]
@@ -175,12 +169,16 @@ def _relations(topo: Topology) -> list[tuple[str, str, Relation]]:
 
 def _client_blocks(topo: Topology) -> dict[str, ipaddress.IPv4Network]:
     """Each eyeball's client prefix: its own, or the next free /20 of the client pool."""
+    from .model import CLIENT_BLOCK, CLIENT_POOL
+
     taken = [e.prefix for e in topo.eyeballs if e.prefix is not None]
     free = (b for b in CLIENT_POOL.subnets(new_prefix=CLIENT_BLOCK) if not any(b.overlaps(t) for t in taken))
     return {e.name: e.prefix if e.prefix is not None else next(free) for e in topo.eyeballs}
 
 
 def build_plan(topo: Topology) -> Plan:
+    from .model import BACKBONE_POOL, LINK_POOL, LOOPBACK_POOL, UNICAST_POOL
+
     nodes: dict[str, Node] = {}
     loopbacks = (LOOPBACK_POOL[i] for i in range(1, LOOPBACK_POOL.num_addresses - 1))
 
