@@ -110,7 +110,7 @@ def _running_dir(name: str | None) -> tuple[str, Path, dict[str, object]]:
 
 
 def attach(name: str | None = None) -> RunningLab:
-    from . import planfile  # pydantic: a quarter of a second, paid only by verbs that need the plan
+    from . import planfile  # the plan's modules: not needed by `exec` (node_handle)
 
     lab, directory, data = _running_dir(name)
     plan = planfile.load(directory)
