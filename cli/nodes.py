@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from anycastlab.lifecycle import Lab
 from anycastlab.plan import Node
+from anycastlab.runtime.state import attach
 
 from .output import emit_json, lab_option, reports_errors, table
 
@@ -24,9 +24,8 @@ def _addresses(node: Node) -> list[str]:
 @reports_errors
 def nodes(lab_name: str | None, as_json: bool) -> None:
     """List every node: routers, clients and the origin, with their addresses."""
-    lab = Lab.attach(lab_name)
-    plan = lab.running.plan
-    running = lab.running
+    running = attach(lab_name)  # not Lab (lifecycle): reading a lab needs none of what boots one
+    plan = running.plan
     items: list[dict[str, Any]] = [{"name": n.name, "role": n.role, "asn": n.asn, "runtime": running.runtime,
                                     "pid": running.pid(n.name), "container": running.handle(n.name).container,
                                     "addresses": _addresses(n),
@@ -36,7 +35,8 @@ def nodes(lab_name: str | None, as_json: bool) -> None:
         emit_json(items)
         return
     containers = any(i["container"] for i in items)
-    click.echo(f"runtime {running.runtime}" + (f": each node is the container {lab.name}-<node>" if containers else ""))
+    where = f": each node is the container {running.name}-<node>" if containers else ""
+    click.echo(f"runtime {running.runtime}{where}")
     click.echo(table(["node", "role", "asn", "addresses"],
                      [(i["name"], i["role"], i["asn"] or "-", ", ".join(i["addresses"][:3])
                        + (" ..." if len(i["addresses"]) > 3 else "")) for i in items]))

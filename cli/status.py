@@ -6,7 +6,8 @@ from collections import Counter
 from typing import Any
 
 import click
-from anycastlab.lifecycle import Lab
+from anycastlab.runtime.state import attach
+from anycastlab.status import lab_status
 
 from .output import emit_json, lab_option, reports_errors, table
 
@@ -27,9 +28,9 @@ def _sessions(routers: list[dict[str, Any]]) -> tuple[int, int]:
 @reports_errors
 def status(lab_name: str | None, as_json: bool) -> None:
     """Show the running lab's BGP sessions, PoPs and client catchments."""
-    lab = Lab.attach(lab_name)
-    data = lab.status()
-    supervisor = lab.running.supervisor_running
+    running = attach(lab_name)  # not Lab (lifecycle): reading a lab needs none of what boots one
+    data = lab_status(running)
+    supervisor = running.supervisor_running
     if as_json:
         emit_json({**data, "supervisor_running": supervisor})
         return
@@ -37,7 +38,7 @@ def status(lab_name: str | None, as_json: bool) -> None:
     click.echo(f"lab {data['lab']} ({data['runtime']} runtime)  anycast {data['anycast']}  AS{data['asn']}  "
                f"BGP sessions {up}/{total} established")
     if not supervisor:
-        click.echo(f"supervisor NOT RUNNING (pid {lab.running.supervisor_pid}): the lab crashed, nothing restarts "
+        click.echo(f"supervisor NOT RUNNING (pid {running.supervisor_pid}): the lab crashed, nothing restarts "
                    f"or withdraws; `anycastlab clean --lab {data['lab']}` removes what is left")
     links = data["links"]
     releaser = links["releaser"]
