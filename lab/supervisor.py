@@ -24,18 +24,19 @@ from typing import Any
 
 from . import gate
 from .backbone import service as backbone
-from .edge.tls import ensure_ca
 from .errors import LabError
 from .plan import Plan
 from .render.frr import render_all
-from .runtime import frr, handles, paths, planfile, procs, zygote
+from .runtime import frr, handles, paths, planfile, procs, service, zygote
 from .runtime.backends import DEFAULT, NAMES, runtime_class
 from .runtime.backends.base import Runtime
 from .runtime.events import DEFAULT_TIMEOUT, FAILED, READY, Event, EventLog
 from .runtime.frr import DryRun, RouterDaemons
+from .runtime.handles import NodeHandle
 from .runtime.ledger import Ledger
 from .runtime.links import control as links
 from .runtime.network import configure
+from .runtime.service import Command, Recorded, Service
 from .runtime.state import RunningLab
 from .services import edge
 from .steering import service as steering
@@ -59,10 +60,10 @@ class Supervisor:
         self.runtime_name = runtime
         self.runtime: Runtime | None = None
         self.lab: RunningLab | None = None
-        self.children: list[tuple[str, int, float | None]] = []  # (what, pid, start) of our long-lived children
+        self.children: list[Recorded] = []  # our long-lived children, FRR's daemons and the services
         self.stop_requested = threading.Event()
         self.health: edge.HealthWatch | None = None
-        self.zygote: tuple[int, float | None] | None = None  # (pid, start) of the service zygote, ended last
+        self.zygote: Recorded | None = None  # the service zygote, ended last
 
     # -- bring-up ---------------------------------------------------------------------------------------
 
@@ -91,11 +92,10 @@ class Supervisor:
         self.events.emit("frr", f"starting FRR on {len(routers)} routers, the origin server and "
                                 f"{len(self.plan.pops)} edge proxies")
         self._start_daemons(lab, routers)
-        self._start_pop_services(lab)
-        proxies = self._start_edge(lab)
-        self._wait_edge_healthy(proxies)
-        backbone.start(lab, self._child)  # RTT prober; smart routing's OSPF costs
-        steering.start(lab, self._child, self.events.emit)  # gdnsd and the ISPs' unbound, when steering.dns is on
+        self._start_edge(lab)
+        for prober in backbone.services(self.plan, self.name):  # RTT prober; smart routing's OSPF costs
+            prober.start(lab, self._launch)
+        steering.start(lab, self._launch, self.events.emit)  # gdnsd and the ISPs' unbound, when steering.dns is on
         self.events.emit("gate", "waiting for BGP to converge and clients to reach the anycast address")
         report = gate.wait_ready(lab, timeout, self._gate_progress,
                                  steering.check if self.plan.topology.steering.dns_on else None)
@@ -126,64 +126,44 @@ class Supervisor:
                                    lab_dir=str(self.directory))
         frr.start(routers, lambda name: lab.handle(name).spawn, self._child)
 
-    def _start_pop_services(self, lab: RunningLab) -> None:
-        for pop in self.plan.pops:
-            log = paths.pop_dir(self.name, pop.name)
-            log.mkdir(parents=True, exist_ok=True)
-            self.ledger.record("dir", f"pop-{pop.name}", path=str(log))
-            argv = edge.dns_argv(self.plan, pop.name)
-            self._start_python(f"{pop.name}/dns", argv, lab, pop.name, log / "dns.log")
-
-    def _start_edge(self, lab: RunningLab) -> dict[str, tuple[int, float | None]]:
-        """The origin server, then one proxy per PoP. They bind the anycast address on the PoP's loopback, so
-        they need no routes to start; misses reach the origin once OSPF is up."""
-        ensure_ca(paths.ca_dir(self.name))
-        origin = self.plan.topology.origin.name
-        (self.directory / "origin").mkdir(exist_ok=True)
-        self._start_python(f"{origin}/origin-server", edge.origin_argv(self.plan, self.name), lab, origin,
-                           self.directory / "origin" / "origin.log")
-        return {pop.name: self._start_python(f"{pop.name}/proxy", edge.proxy_argv(self.plan, self.name, pop.name),
-                                             lab, pop.name, paths.pop_dir(self.name, pop.name) / "proxy.log")
-                for pop in self.plan.pops}
-
-    def _wait_edge_healthy(self, proxies: dict[str, tuple[int, float | None]]) -> None:
-        """Returns when every proxy answers its health check; then the health watch takes over."""
-        def all_healthy() -> bool:
-            return all(not procs.is_alive(*p) or edge.proxy_healthy(self.name, pop) for pop, p in proxies.items())
-
-        procs.wait_for(all_healthy, PROXY_START_TIMEOUT, interval=0.1)
-        bad = [pop for pop in proxies if not edge.proxy_healthy(self.name, pop)]
+    def _start_edge(self, lab: RunningLab) -> None:
+        """Each PoP's DNS identity service, the origin server, then one proxy per PoP; returns once every proxy
+        answers its health check, and the health watch takes over. They bind the anycast address on the PoP's
+        loopback, so they need no routes to start; misses reach the origin once OSPF is up."""
+        dns, origin, proxies = edge.edge_services(self.plan, self.name)
+        for other in [*dns, origin]:
+            other.start(lab, self._launch)
+        bad = service.wait_healthy([(p, p.start(lab, self._launch)) for p in proxies], PROXY_START_TIMEOUT)
         if bad:
-            logs = ", ".join(str(paths.pop_dir(self.name, pop) / "proxy.log") for pop in bad)
-            raise LabError(f"edge proxies not healthy after {PROXY_START_TIMEOUT:.0f} s: {', '.join(bad)} (see {logs})")
-        assert self.lab is not None
-        self.health = edge.HealthWatch(self.plan, self.name, self.lab.vty, {p: True for p in proxies})
+            logs = ", ".join(str(p.command().log) for p in bad)
+            raise LabError(f"edge proxies not healthy after {PROXY_START_TIMEOUT:.0f} s: "
+                           f"{', '.join(p.node for p in bad)} (see {logs})")
+        self.health = edge.HealthWatch(self.plan, proxies, lab.vty, {p.pop: True for p in proxies})
 
-    def _start_python(self, what: str, argv: list[str], lab: RunningLab, node: str,
-                      log: Path) -> tuple[int, float | None]:
-        """Start `python -m module ...` in a node: forked from the pre-loaded zygote where the node sees the
-        host's files, else with the node's own interpreter; returns (pid, start)."""
-        assert argv[1] == "-m", argv
-        handle = lab.handle(node)
-        if self.runtime is not None and not self.runtime.shares_host_fs:
-            proc = procs.spawn([handle.python, *argv[1:]], prefix=handle.spawn, log=log)
-            self._child(what, proc.pid)
-            return proc.pid, self.children[-1][2]
-        if self.zygote is None:
-            sock = self.directory / "zygote.sock"
-            proc = procs.spawn([sys.executable, "-m", "anycastlab.runtime.zygote", str(sock)],
-                               log=self.directory / "zygote.log")
-            self.zygote = (proc.pid, procs.start_time(proc.pid))
-            self.ledger.record("process", "zygote", pid=proc.pid, start=self.zygote[1])
-            zygote.wait_listening(sock, lambda: proc.poll() is None)
-        pid = zygote.start_service(self.directory / "zygote.sock", argv[2], argv[3:], handle.pid, log)
-        self._child(what, pid)
-        return pid, self.children[-1][2]
+    def _launch(self, what: Service, command: Command, handle: NodeHandle) -> Recorded:
+        """The supervisor's launcher (runtime.service): a Python module is forked from the pre-loaded zygote
+        where the node sees the host's files, else run by the node's own interpreter; anything else is run as
+        it is. Each dies with the supervisor."""
+        module = command.module
+        if module is not None and self.runtime is not None and self.runtime.shares_host_fs:
+            if self.zygote is None:
+                sock = self.directory / "zygote.sock"
+                proc = procs.spawn([sys.executable, "-m", "anycastlab.runtime.zygote", str(sock)],
+                                   log=self.directory / "zygote.log")
+                self.zygote = Recorded.of("zygote", proc.pid)
+                self.ledger.record("process", "zygote", pid=proc.pid, start=self.zygote.start)
+                zygote.wait_listening(sock, lambda: proc.poll() is None)
+            pid = zygote.start_service(self.directory / "zygote.sock", module[0], module[1], handle.pid, command.log)
+        else:
+            prefix, argv = command.in_node(handle)
+            pid = procs.spawn(argv, prefix=prefix, log=command.log).pid
+        self._child(what.name, pid)
+        return self.children[-1]
 
     def _child(self, what: str, pid: int) -> None:
-        start = procs.start_time(pid)
-        self.ledger.record("process", what, pid=pid, start=start)
-        self.children.append((what, pid, start))
+        child = Recorded.of(what, pid)
+        self.ledger.record("process", what, pid=pid, start=child.start)
+        self.children.append(child)
 
     # -- running and teardown ---------------------------------------------------------------------------
 
@@ -200,10 +180,10 @@ class Supervisor:
 
     def teardown(self) -> None:
         """End our children, then the nodes; namespaces and veths go with their last process."""
-        procs.terminate([(pid, start) for _, pid, start in reversed(self.children)], grace=1.0)
+        service.stop(reversed(self.children), grace=1.0)
         self.children.clear()
         if self.zygote is not None:
-            procs.terminate([self.zygote], grace=0.5)
+            service.stop([self.zygote], grace=0.5)
             self.zygote = None
         if self.runtime is not None:
             self.runtime.destroy()

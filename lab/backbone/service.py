@@ -1,28 +1,45 @@
-"""Starting the backbone prober as a lab child (the supervisor's one call into this package)."""
+"""The backbone prober as a lab service (runtime.service): what the supervisor starts from this package."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from dataclasses import dataclass
 
-from ..runtime import procs
-from ..runtime.state import RunningLab
+from ..plan import Plan
+from ..runtime.ledger import Ledger
+from ..runtime.service import Command, Service
 from .prober import backbone_interfaces, mode_file, state_dir
 
 
-def prober_argv(lab: RunningLab) -> list[str]:
-    return [sys.executable, "-m", "anycastlab.backbone.prober", "--lab", lab.name]
+@dataclass(frozen=True)
+class Prober(Service):
+    """The RTT prober, in the origin's network namespace only (it opens one socket in each backbone router's
+    namespace, so it runs the host's interpreter). No check of its own: alive is healthy."""
+
+    plan: Plan
+    lab: str
+
+    @property
+    def name(self) -> str:
+        return "backbone/prober"
+
+    @property
+    def node(self) -> str:
+        return self.plan.topology.origin.name
+
+    def command(self) -> Command:
+        return Command([sys.executable, "-m", "anycastlab.backbone.prober", "--lab", self.lab],
+                       state_dir(self.lab) / "prober.log", netns_only=True)
+
+    def prepare(self, ledger: Ledger) -> None:
+        """Its state directory, and smart routing's initial mode from the topology (a restart keeps the mode
+        `backbone smart` set since)."""
+        del ledger  # inside the run directory, which `down` removes
+        state_dir(self.lab).mkdir(exist_ok=True)
+        if not mode_file(self.lab).exists():
+            mode_file(self.lab).write_text("on\n" if self.plan.topology.smart_routing else "off\n")
 
 
-def start(lab: RunningLab, record_child: Callable[[str, int], None]) -> None:
-    """Write the initial smart-routing mode from the topology and start the prober in the origin's
-    namespace (it opens one socket in each backbone router's namespace). `record_child` puts the pid in
-    the ledger, so down and clean end it."""
-    if not backbone_interfaces(lab.plan):
-        return
-    directory = state_dir(lab.name)
-    directory.mkdir(exist_ok=True)
-    mode_file(lab.name).write_text("on\n" if lab.plan.topology.smart_routing else "off\n")
-    origin = lab.plan.topology.origin.name
-    proc = procs.spawn(prober_argv(lab), prefix=lab.handle(origin).netns, log=directory / "prober.log")
-    record_child("backbone/prober", proc.pid)
+def services(plan: Plan, lab: str) -> list[Prober]:
+    """The prober, where the lab has a backbone to probe."""
+    return [Prober(plan, lab)] if backbone_interfaces(plan) else []

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import shlex
-import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import LabError
 from ..render.frr import DAEMON_ORDER
-from ..runtime import netns, paths, procs
+from ..runtime import netns, paths, procs, service
 from ..runtime.ledger import Ledger
+from ..runtime.service import Detached, Recorded
 from ..runtime.state import RunningLab
 from ..runtime.vtysh import vtysh
 from ..services import edge
@@ -112,84 +111,69 @@ def _kill_bgpd(lab: RunningLab, fault: Fault) -> Injected:
     pid = frrctl.daemon_pid(lab, pop, "bgpd")
     if pid is None:
         raise LabError(f"{pop} has no running bgpd to kill")
+    bgpd = Recorded.of(f"{pop}/bgpd", pid)
 
     def kill() -> None:
-        _sigkill(pid)
-        procs.wait_for(lambda: procs.start_time(pid) is None, 5.0)
+        service.kill([bgpd])
+        procs.wait_for(lambda: not bgpd.alive(), 5.0)
 
     return _applied(fault, kill, lambda: frrctl.restart(lab, pop, ["bgpd"]), {"killed": [f"{pop}/bgpd ({pid})"]})
 
 
 # --- processes ---------------------------------------------------------------------------------------
 
-def pop_processes(lab: RunningLab, pop: str) -> list[tuple[str, int]]:
+def pop_processes(lab: RunningLab, pop: str) -> list[Recorded]:
     """Every live process of the PoP: its FRR daemons (pid files) and its services (ledger), never its shell."""
-    found: dict[int, str] = {}
+    found: dict[int, Recorded] = {}
     for daemon in DAEMON_ORDER:
         pid = frrctl.daemon_pid(lab, pop, daemon)
         if pid is not None:
-            found[pid] = f"{pop}/{daemon}"
+            found[pid] = Recorded.of(f"{pop}/{daemon}", pid)
     for entry in Ledger(paths.ledger_file(lab.directory)).of_kind("process"):
-        if entry.name.startswith(f"{pop}/") and "pid" in entry.data and \
-                procs.is_alive(entry.data["pid"], entry.data.get("start")):
-            found.setdefault(entry.data["pid"], entry.name)
-    return [(name, pid) for pid, name in found.items()]
+        if entry.name.startswith(f"{pop}/") and "pid" in entry.data:
+            process = Recorded(entry.name, entry.data["pid"], entry.data.get("start"))
+            if process.alive():
+                found.setdefault(process.pid, process)
+    return list(found.values())
 
 
-def _running(lab: RunningLab, pop: str, service: str) -> bool:
-    return any(name == f"{pop}/{service}" for name, _ in pop_processes(lab, pop))
-
-
-def _sigkill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+def _detached(lab: RunningLab) -> Detached:
+    """How a drill starts a service again: outliving the drill, recorded in the lab's ledger."""
+    return Detached(Ledger(paths.ledger_file(lab.directory)))
 
 
 def _restart_dns(lab: RunningLab, pop: str) -> None:
     """Start the PoP's DNS identity service again, unless it still runs (recorded in the ledger)."""
-    if _running(lab, pop, "dns"):
-        return
-    log = paths.pop_dir(lab.name, pop)
-    log.mkdir(parents=True, exist_ok=True)
-    node = lab.handle(pop)
-    argv = ["setsid", *edge.dns_argv(lab.plan, pop, node.python)]
-    proc = procs.spawn(argv, prefix=node.spawn, log=log / "dns.log", die_with_parent=False)
-    Ledger(paths.ledger_file(lab.directory)).record("process", f"{pop}/dns", pid=proc.pid,
-                                                    start=procs.start_time(proc.pid))
+    edge.PopDns(lab.plan, lab.name, pop).ensure(lab, _detached(lab))
 
 
 def _restart_proxy(lab: RunningLab, pop: str) -> None:
     """Start the PoP's proxy again (unless it runs); the supervisor's health watch re-announces the PoP."""
-    if not _running(lab, pop, "proxy"):
-        edge.restart_proxy(lab.plan, lab.name, pop, lab.handle(pop), paths.ledger_file(lab.directory))
-    if not procs.wait_for(lambda: edge.proxy_healthy(lab.name, pop), PROXY_START_S, interval=0.1):
-        raise LabError(f"{pop}'s restarted proxy is not healthy after {PROXY_START_S:.0f} s")
+    proxy = edge.Proxy(lab.plan, lab.name, pop)
+    if service.wait_healthy([(proxy, proxy.ensure(lab, _detached(lab)))], PROXY_START_S):
+        raise LabError(f"{pop}'s restarted proxy is not healthy after {PROXY_START_S:.0f} s "
+                       f"(see {proxy.command().log})")
 
 
 def _proxy_crash(lab: RunningLab, fault: Fault) -> Injected:
     pop = _pop(fault)
-    proxies = [(n, p) for n, p in pop_processes(lab, pop) if n == f"{pop}/proxy"]
+    proxies = edge.Proxy(lab.plan, lab.name, pop).recorded(Ledger(paths.ledger_file(lab.directory)))
     if not proxies:
         raise LabError(f"{pop} runs no edge proxy in this lab")
-
-    def kill() -> None:
-        for _, pid in proxies:
-            _sigkill(pid)
-
-    return _applied(fault, kill, lambda: _restart_proxy(lab, pop), {"killed": [f"{n} ({p})" for n, p in proxies]})
+    return _applied(fault, lambda: service.kill(proxies), lambda: _restart_proxy(lab, pop),
+                    {"killed": [f"{p.name} ({p.pid})" for p in proxies]})
 
 
 def _crash(lab: RunningLab, fault: Fault) -> Injected:
     pop = _pop(fault)
     victims = pop_processes(lab, pop)
-    had_proxy = any(name == f"{pop}/proxy" for name, _ in victims)
+    had_proxy = any(p.name == f"{pop}/proxy" for p in victims)
     links = [i.name for i in lab.plan.nodes[pop].interfaces]
 
     def crash() -> None:
-        for _, pid in victims:
-            _sigkill(pid)
+        service.kill(victims)
         _set_links(lab, pop, up=False)
-        procs.wait_for(lambda: all(procs.start_time(p) is None for _, p in victims), 5.0)
+        procs.wait_for(lambda: not any(p.alive() for p in victims), 5.0)
 
     def undo_crash() -> None:
         # bgpd last: a PoP that announces before its backbone reaches the origin and its proxy answers
@@ -202,7 +186,7 @@ def _crash(lab: RunningLab, fault: Fault) -> Injected:
             _restart_proxy(lab, pop)
         frrctl.restart(lab, pop, ["bgpd"])
 
-    return _applied(fault, crash, undo_crash, {"killed": [f"{n} ({p})" for n, p in victims], "links": links})
+    return _applied(fault, crash, undo_crash, {"killed": [f"{p.name} ({p.pid})" for p in victims], "links": links})
 
 
 def _wait_for_origin_route(lab: RunningLab, pop: str) -> None:

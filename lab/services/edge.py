@@ -1,4 +1,5 @@
-"""The edge services of a lab: the origin server, one proxy per PoP, and health-driven announcement.
+"""The edge services of a lab: the origin server, one proxy and one DNS identity service per PoP (each a
+runtime.service.Service: started, checked and stopped the one way), and health-driven announcement.
 
 A PoP whose proxy is dead or fails its health check stops announcing the anycast /32 (its `network`
 statement is removed through vtysh), so BGP moves its clients to another PoP; it announces again once
@@ -11,14 +12,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar
 
 from ..edge import mgmt
 from ..edge.endpoints import HTTP_PORT, HTTPS_PORT, origin_url, proxy_socket
+from ..edge.tls import ensure_ca
 from ..errors import LabError
 from ..plan import Plan
 from ..runtime import paths
-from ..runtime.handles import NodeHandle
+from ..runtime.ledger import Ledger
+from ..runtime.service import Command, Health, Service
 from ..runtime.vtysh import Vty, vtysh
 
 
@@ -46,9 +49,9 @@ def service_addresses(plan: Plan, pop: str) -> list[str]:
     return [str(plan.topology.anycast.ip), str(plan.unicast_of(pop))]
 
 
-def dns_argv(plan: Plan, pop: str, python: str = sys.executable) -> list[str]:
+def dns_argv(plan: Plan, pop: str) -> list[str]:
     """The PoP's DNS identity service (lab/services/pop_dns.py) on each of its service addresses."""
-    args = [python, "-m", "anycastlab.services.pop_dns", "--pop", pop]
+    args = [sys.executable, "-m", "anycastlab.services.pop_dns", "--pop", pop]
     for address in service_addresses(plan, pop):
         args += ["--listen", address]
     return args
@@ -84,8 +87,95 @@ def proxy_healthy(lab: str, pop: str) -> bool:
     return mgmt.health(proxy_socket(lab, pop), timeout=0.5)
 
 
-def proxy_state(lab: str, pop: str) -> Literal["ok", "down", "slow"]:
-    return mgmt.health_state(proxy_socket(lab, pop), timeout=0.5)
+def _pop_dir(lab: str, pop: str, ledger: Ledger) -> Path:
+    """The PoP's service directory, made (and ledgered, so `clean` removes it) by the first service to need it."""
+    directory = paths.pop_dir(lab, pop)
+    if not directory.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        ledger.record("dir", f"pop-{pop}", path=str(directory))
+    return directory
+
+
+@dataclass(frozen=True)
+class PopService(Service):
+    """A service of one PoP, in the PoP's node, logging to `<kind>.log` in the PoP's directory."""
+
+    plan: Plan
+    lab: str
+    pop: str
+
+    kind: ClassVar[str] = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.pop}/{self.kind}"
+
+    @property
+    def node(self) -> str:
+        return self.pop
+
+    @property
+    def log(self) -> Path:
+        return paths.pop_dir(self.lab, self.pop) / f"{self.kind}.log"
+
+
+class PopDns(PopService):
+    """The PoP's DNS identity service (pop_dns.py). No check of its own: alive is healthy."""
+
+    kind = "dns"
+
+    def command(self) -> Command:
+        return Command(dns_argv(self.plan, self.pop), self.log)
+
+    def prepare(self, ledger: Ledger) -> None:
+        _pop_dir(self.lab, self.pop, ledger)
+
+
+class Proxy(PopService):
+    """The PoP's edge proxy; healthy when its management socket says it serves."""
+
+    kind = "proxy"
+
+    def command(self) -> Command:
+        return Command(proxy_argv(self.plan, self.lab, self.pop), self.log)
+
+    def prepare(self, ledger: Ledger) -> None:
+        _pop_dir(self.lab, self.pop, ledger)
+        ensure_ca(paths.ca_dir(self.lab))
+
+    def health(self) -> Health:
+        return mgmt.health_state(proxy_socket(self.lab, self.pop), timeout=0.5)
+
+
+@dataclass(frozen=True)
+class Origin(Service):
+    """The lab's origin server, in the origin's node. No check of its own: its listeners are what the drills'
+    origin-down closes, while the process stays up."""
+
+    plan: Plan
+    lab: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.node}/origin-server"
+
+    @property
+    def node(self) -> str:
+        return self.plan.topology.origin.name
+
+    def command(self) -> Command:
+        return Command(origin_argv(self.plan, self.lab), paths.lab_dir(self.lab) / "origin" / "origin.log")
+
+    def prepare(self, ledger: Ledger) -> None:
+        del ledger  # inside the run directory, which `down` removes
+        (paths.lab_dir(self.lab) / "origin").mkdir(exist_ok=True)
+        ensure_ca(paths.ca_dir(self.lab))
+
+
+def edge_services(plan: Plan, lab: str) -> tuple[list[PopDns], Origin, list[Proxy]]:
+    """Every edge service of the lab: the PoPs' DNS identity services, the origin and the PoPs' proxies."""
+    return ([PopDns(plan, lab, p.name) for p in plan.pops], Origin(plan, lab),
+            [Proxy(plan, lab, p.name) for p in plan.pops])
 
 
 def set_announcement(plan: Plan, vty: Vty, on: bool) -> None:
@@ -108,39 +198,24 @@ class HealthWatch:
     for that moved clients for nothing; SLOW_POLLS in a row are."""
 
     plan: Plan
-    lab: str
+    proxies: list[Proxy]
     vty_of: Callable[[str], Vty]
     healthy: dict[str, bool]
     slow: dict[str, int] = field(default_factory=dict)
 
     def poll(self) -> list[tuple[str, bool]]:
         changes = []
-        for pop in self.plan.pops:
-            was = self.healthy.get(pop.name, True)
-            state = proxy_state(self.lab, pop.name)
-            self.slow[pop.name] = self.slow.get(pop.name, 0) + 1 if state == "slow" else 0
-            now = state == "ok" or (state == "slow" and was and self.slow[pop.name] < SLOW_POLLS)
+        for proxy in self.proxies:
+            pop = proxy.pop
+            was = self.healthy.get(pop, True)
+            state = proxy.health()
+            self.slow[pop] = self.slow.get(pop, 0) + 1 if state == "slow" else 0
+            now = state == "ok" or (state == "slow" and was and self.slow[pop] < SLOW_POLLS)
             if now != was:
                 try:
-                    set_announcement(self.plan, self.vty_of(pop.name), now)
+                    set_announcement(self.plan, self.vty_of(pop), now)
                 except LabError:
                     continue  # FRR itself is down (a drill); try again on the next poll
-                self.healthy[pop.name] = now
-                changes.append((pop.name, now))
+                self.healthy[pop] = now
+                changes.append((pop, now))
         return changes
-
-
-def restart_proxy(plan: Plan, lab: str, pop: str, node: NodeHandle, ledger_path: Path) -> int:
-    """Start a PoP's proxy again (after a crash or a drill), recorded in the lab's ledger so `down` ends it.
-
-    Started by whoever asks (a CLI, a test, a drill), not by the supervisor, so it is not tied to the
-    supervisor's life; the ledger is what guarantees it is removed.
-    """
-    from ..runtime import procs
-    from ..runtime.ledger import Ledger
-
-    argv = proxy_argv(plan, lab, pop)
-    proc = procs.spawn([node.python, *argv[1:]], prefix=node.spawn, log=paths.pop_dir(lab, pop) / "proxy.log",
-                       die_with_parent=False)
-    Ledger(ledger_path).record("process", f"{pop}/proxy", pid=proc.pid, start=procs.start_time(proc.pid))
-    return proc.pid

@@ -1,6 +1,7 @@
 """Running the steering plane inside a lab: gdnsd in the origin's namespace, one unbound per eyeball ISP in the
-ISP router's namespace. The supervisor starts them (its children, in the ledger: `down` ends them); the gate
-asks `check` whether they answer; the experiment reloads the TTL and flushes the resolvers between runs.
+ISP router's namespace, each a runtime.service.Service. The supervisor starts them (its children, in the
+ledger: `down` ends them); the gate asks `check` whether they answer; the experiment reloads the TTL and
+flushes the resolvers between runs.
 
 Both are the host's Debian packages (gdnsd, unbound), so this runs on the netns runtime, where nodes share
 the host's filesystem; a docker lab with steering on is refused with that reason.
@@ -12,13 +13,14 @@ import json
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import LabError
-from ..runtime import netns, paths, procs
+from ..runtime import netns, paths
 from ..runtime.ledger import Ledger
+from ..runtime.service import Command, Launcher, Service
 from ..runtime.state import RunningLab
 from . import render
 from .dnsquery import query
@@ -51,7 +53,73 @@ def write_gdnsd(lab_name: str, sp: SteeringPlan, serial: int = 1) -> Path:
     return folder
 
 
-def start(lab: RunningLab, record_child: Callable[[str, int], None], emit: Callable[[str, str], object]) -> None:
+@dataclass(frozen=True)
+class Gdnsd(Service):
+    """The authoritative server, in the origin's node; its readiness is the lab-wide `check` the gate asks."""
+
+    lab: RunningLab
+    sp: SteeringPlan
+
+    @property
+    def name(self) -> str:
+        return "steering/gdnsd"
+
+    @property
+    def node(self) -> str:
+        return self.lab.plan.topology.origin.name
+
+    def command(self) -> Command:
+        folder = gdnsd_dir(self.lab.name)
+        return Command([GDNSD, "-c", str(folder), "start"], folder / "gdnsd.log")
+
+    def prepare(self, ledger: Ledger) -> None:
+        """Its configuration and zone, checked by gdnsd itself (a LabError names what it rejected)."""
+        del ledger  # inside the steering directory, ledgered by `start`
+        folder = write_gdnsd(self.lab.name, self.sp)
+        check = subprocess.run([GDNSD, "-c", str(folder), "checkconf"], capture_output=True, text=True, timeout=30)
+        if check.returncode != 0:
+            raise LabError(f"gdnsd rejected the rendered configuration: {check.stderr.strip()[-400:]}")
+
+
+@dataclass(frozen=True)
+class Unbound(Service):
+    """One eyeball ISP's resolver, in the ISP router's node."""
+
+    lab: RunningLab
+    sp: SteeringPlan
+    isp: str
+
+    @property
+    def name(self) -> str:
+        return f"steering/unbound-{self.isp}"
+
+    @property
+    def node(self) -> str:
+        return self.isp
+
+    def _conf(self) -> Path:
+        return resolver_dir(self.lab.name, self.isp) / "unbound.conf"
+
+    def command(self) -> Command:
+        return Command([UNBOUND, "-d", "-c", str(self._conf())], self._conf().with_name("unbound.log"))
+
+    def prepare(self, ledger: Ledger) -> None:
+        del ledger  # inside the steering directory, ledgered by `start`
+        rdir = self._conf().parent
+        rdir.mkdir(parents=True, exist_ok=True)
+        resolver = self.sp.resolvers[self.isp]
+        self._conf().write_text(render.unbound_config(self.sp.config, resolver, str(self.sp.authoritative), rdir))
+
+
+def services(lab: RunningLab) -> list[Service]:
+    """gdnsd and every ISP's unbound, when the lab has steering.dns on."""
+    sp = steering_plan(lab.plan)
+    if sp is None:
+        return []
+    return [Gdnsd(lab, sp), *(Unbound(lab, sp, isp) for isp in sp.resolvers)]
+
+
+def start(lab: RunningLab, launch: Launcher, emit: Callable[[str, str], object]) -> None:
     """Put each resolver's address on its ISP router's loopback, then start gdnsd and every unbound."""
     sp = steering_plan(lab.plan)
     if sp is None:
@@ -68,22 +136,8 @@ def start(lab: RunningLab, record_child: Callable[[str, int], None], emit: Calla
     for resolver in sp.resolvers.values():
         with netns.iproute(lab.pid(resolver.isp)) as ipr:
             ipr.addr("add", index=ipr.link_lookup(ifname="lo")[0], address=str(resolver.address), prefixlen=32)
-    folder = write_gdnsd(lab.name, sp)
-    check = subprocess.run([GDNSD, "-c", str(folder), "checkconf"], capture_output=True, text=True, timeout=30)
-    if check.returncode != 0:
-        raise LabError(f"gdnsd rejected the rendered configuration: {check.stderr.strip()[-400:]}")
-    origin = lab.plan.topology.origin.name
-    proc = procs.spawn([GDNSD, "-c", str(folder), "start"], prefix=lab.handle(origin).spawn,
-                       log=folder / "gdnsd.log")
-    record_child("steering/gdnsd", proc.pid)
-    for resolver in sp.resolvers.values():
-        rdir = resolver_dir(lab.name, resolver.isp)
-        rdir.mkdir(parents=True, exist_ok=True)
-        conf = rdir / "unbound.conf"
-        conf.write_text(render.unbound_config(sp.config, resolver, str(sp.authoritative), rdir))
-        proc = procs.spawn([UNBOUND, "-d", "-c", str(conf)], prefix=lab.handle(resolver.isp).spawn,
-                           log=rdir / "unbound.log")
-        record_child(f"steering/unbound-{resolver.isp}", proc.pid)
+    for service in services(lab):
+        service.start(lab, launch)
 
 
 def states(lab_name: str) -> dict[str, str]:

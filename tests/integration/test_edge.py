@@ -16,6 +16,7 @@ from anycastlab.edge import mgmt
 from anycastlab.lifecycle import Lab
 from anycastlab.runtime import paths, procs
 from anycastlab.runtime.ledger import Ledger
+from anycastlab.runtime.service import Detached
 from anycastlab.services import edge
 
 ANYCAST = "198.51.100.10"
@@ -121,7 +122,7 @@ def test_killing_a_proxy_withdraws_its_pop_and_clients_move(default_lab: Lab) ->
         assert after["optus-c1"] not in ("syd", None) and after["dtag-c1"] == before["dtag-c1"]
         print(f"optus-c1 left syd {moved_after:.2f} s after its proxy was killed")
     finally:
-        edge.restart_proxy(lab.plan, lab.name, "syd", lab.handle("syd"), paths.ledger_file(lab.directory))
+        edge.Proxy(lab.plan, lab.name, "syd").start(lab, Detached(ledger))
 
     def syd_back() -> bool:
         return next(c for c in default_lab.status()["clients"] if c["name"] == "optus-c1")["predicted_pop"] == "syd"
