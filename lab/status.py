@@ -42,11 +42,7 @@ def lab_status(lab: RunningLab) -> dict[str, Any]:
             return isp, None
 
     with ThreadPoolExecutor(8) as pool:
-        # A plan read from plan.json validates the lab's topology on first use (pydantic, a quarter of a
-        # second): begun first, it runs while the routers' sessions (which need only the plan) are asked.
-        topology = pool.submit(lambda: plan.topology)
         routers = list(pool.map(router, [r.name for r in plan.routers]))
-        topology.result()
         pops = list(pool.map(pop, [p.name for p in plan.pops]))
         predictions = dict(pool.map(isp_prediction, [e.name for e in plan.eyeballs]))
     clients = [{"name": c.name, "isp": c.isp, "address": str(client_address(c)),
