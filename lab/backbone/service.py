@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 from ..plan import Plan
 from ..runtime.ledger import Ledger
@@ -11,21 +10,15 @@ from ..runtime.service import Command, Service
 from .prober import backbone_interfaces, mode_file, state_dir
 
 
-@dataclass(frozen=True)
 class Prober(Service):
     """The RTT prober, in the origin's network namespace only (it opens one socket in each backbone router's
     namespace, so it runs the host's interpreter). No check of its own: alive is healthy."""
 
-    plan: Plan
-    lab: str
+    name = "backbone/prober"
 
-    @property
-    def name(self) -> str:
-        return "backbone/prober"
-
-    @property
-    def node(self) -> str:
-        return self.plan.topology.origin.name
+    def __init__(self, plan: Plan, lab: str) -> None:
+        self.plan, self.lab = plan, lab
+        self.node = plan.topology.origin.name
 
     def command(self) -> Command:
         return Command([sys.executable, "-m", "anycastlab.backbone.prober", "--lab", self.lab],

@@ -77,13 +77,8 @@ class Recorded:
 class Service(ABC):
     """One long-lived process of a lab, named as the ledger names it (`fra/proxy`), running in `node`."""
 
-    @property
-    @abstractmethod
-    def name(self) -> str: ...
-
-    @property
-    @abstractmethod
-    def node(self) -> str: ...
+    name: str
+    node: str
 
     @abstractmethod
     def command(self) -> Command:

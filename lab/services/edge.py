@@ -96,23 +96,14 @@ def _pop_dir(lab: str, pop: str, ledger: Ledger) -> Path:
     return directory
 
 
-@dataclass(frozen=True)
 class PopService(Service):
     """A service of one PoP, in the PoP's node, logging to `<kind>.log` in the PoP's directory."""
 
-    plan: Plan
-    lab: str
-    pop: str
-
     kind: ClassVar[str] = ""
 
-    @property
-    def name(self) -> str:
-        return f"{self.pop}/{self.kind}"
-
-    @property
-    def node(self) -> str:
-        return self.pop
+    def __init__(self, plan: Plan, lab: str, pop: str) -> None:
+        self.plan, self.lab, self.pop = plan, lab, pop
+        self.name, self.node = f"{pop}/{self.kind}", pop
 
     @property
     def log(self) -> Path:
@@ -147,21 +138,14 @@ class Proxy(PopService):
         return mgmt.health_state(proxy_socket(self.lab, self.pop), timeout=0.5)
 
 
-@dataclass(frozen=True)
 class Origin(Service):
     """The lab's origin server, in the origin's node. No check of its own: its listeners are what the drills'
     origin-down closes, while the process stays up."""
 
-    plan: Plan
-    lab: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.node}/origin-server"
-
-    @property
-    def node(self) -> str:
-        return self.plan.topology.origin.name
+    def __init__(self, plan: Plan, lab: str) -> None:
+        self.plan, self.lab = plan, lab
+        self.node = plan.topology.origin.name
+        self.name = f"{self.node}/origin-server"
 
     def command(self) -> Command:
         return Command(origin_argv(self.plan, self.lab), paths.lab_dir(self.lab) / "origin" / "origin.log")

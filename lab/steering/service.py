@@ -13,7 +13,7 @@ import json
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +53,14 @@ def write_gdnsd(lab_name: str, sp: SteeringPlan, serial: int = 1) -> Path:
     return folder
 
 
-@dataclass(frozen=True)
 class Gdnsd(Service):
     """The authoritative server, in the origin's node; its readiness is the lab-wide `check` the gate asks."""
 
-    lab: RunningLab
-    sp: SteeringPlan
+    name = "steering/gdnsd"
 
-    @property
-    def name(self) -> str:
-        return "steering/gdnsd"
-
-    @property
-    def node(self) -> str:
-        return self.lab.plan.topology.origin.name
+    def __init__(self, lab: RunningLab, sp: SteeringPlan) -> None:
+        self.lab, self.sp = lab, sp
+        self.node = lab.plan.topology.origin.name
 
     def command(self) -> Command:
         folder = gdnsd_dir(self.lab.name)
@@ -81,21 +75,12 @@ class Gdnsd(Service):
             raise LabError(f"gdnsd rejected the rendered configuration: {check.stderr.strip()[-400:]}")
 
 
-@dataclass(frozen=True)
 class Unbound(Service):
     """One eyeball ISP's resolver, in the ISP router's node."""
 
-    lab: RunningLab
-    sp: SteeringPlan
-    isp: str
-
-    @property
-    def name(self) -> str:
-        return f"steering/unbound-{self.isp}"
-
-    @property
-    def node(self) -> str:
-        return self.isp
+    def __init__(self, lab: RunningLab, sp: SteeringPlan, isp: str) -> None:
+        self.lab, self.sp, self.isp = lab, sp, isp
+        self.name, self.node = f"steering/unbound-{isp}", isp
 
     def _conf(self) -> Path:
         return resolver_dir(self.lab.name, self.isp) / "unbound.conf"

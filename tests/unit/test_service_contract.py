@@ -42,14 +42,8 @@ class Fake(Service):
     log: Path
     state_of: Health = "ok"
     prepared: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return "n1/fake"
-
-    @property
-    def node(self) -> str:
-        return "n1"
+    name: str = "n1/fake"
+    node: str = "n1"
 
     def command(self) -> Command:
         return Command(["sleep", "30"], self.log)
