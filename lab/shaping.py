@@ -74,8 +74,9 @@ class Deriver:
             self._located[node] = located
         return self._located[node]
 
-    def shaping(self, a: str, b: str) -> Shaping:
-        la, lb = self.location(a), self.location(b)
+    def shaping(self, a: str, b: str, b_at: str | None = None) -> Shaping:
+        """The link a-b; with `b_at`, as if b sat where that node does (a moved client is in its new ISP's city)."""
+        la, lb = self.location(a), self.location(b if b_at is None else b_at)
         km = round(geo.distance_km(la, lb), 1) if la is not None and lb is not None else None
         base = Shaping()
         if self.topo.latency.from_geography:

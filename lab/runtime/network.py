@@ -5,9 +5,11 @@ The same for every runtime: a node is reached by the pid that holds its network 
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from concurrent.futures import ThreadPoolExecutor
 
-from ..plan import Node, Plan
+from ..plan import Interface, Node, Plan
 from . import netns
 
 CONFIG_THREADS = 8
@@ -43,3 +45,34 @@ def _configure_node(node: Node, pid: int, tag: str | None) -> None:
             ipr.link("set", index=index, state="up")
         if node.gateway is not None:
             ipr.route("add", dst="0.0.0.0/0", gateway=str(node.gateway))
+
+
+def add_veth(pid_a: int, name_in_a: str, pid_b: int, name_in_b: str) -> None:
+    """One veth pair, born with an end in each node's namespace (never the host's)."""
+    fd = os.open(f"/proc/{pid_b}/ns/net", os.O_RDONLY)
+    try:
+        with netns.iproute(pid_a) as ipr:
+            ipr.link("add", ifname=name_in_a, kind="veth", peer={"ifname": name_in_b, "net_ns_fd": fd})
+    finally:
+        os.close(fd)
+
+
+def delete_interface(pid: int, name: str) -> bool:
+    """Delete one interface of the node (a veth takes its peer with it); False when it had none."""
+    with netns.iproute(pid) as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            return False
+        ipr.link("del", index=found[0])
+    return True
+
+
+def configure_interface(pid: int, intf: Interface, gateway: ipaddress.IPv4Address | None = None) -> None:
+    """Address an interface made at run time and bring it up; with `gateway`, the node's default route goes
+    through it (replacing any other)."""
+    with netns.iproute(pid) as ipr:
+        index = ipr.link_lookup(ifname=intf.name)[0]
+        ipr.addr("add", index=index, address=str(intf.address.ip), prefixlen=intf.address.network.prefixlen)
+        ipr.link("set", index=index, state="up")
+        if gateway is not None:
+            ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))

@@ -41,6 +41,7 @@ RUNTIME_FILE = "runtime.json"  # what the runtime's `prepare` decided (runtime/b
 LINKS_FILE = "links.json"  # each link's shaping, as set (runtime/links/control.py)
 TOPOLOGY_FILE = "topology.yaml"  # the lab's copy of its topology file
 PLAN_FILE = "plan.json"  # the addresses and links `up` derived from it, which every verb reads (runtime/planfile.py)
+MOVES_FILE = "moves.json"  # each client moved to another ISP at run time, with its home (runtime/moves.py)
 DRILL_LIVE_FILE = "drill.jsonl"  # the latest drill's steps and probes as they happen (drills/live.py)
 
 
@@ -78,3 +79,7 @@ def plan_file(directory: Path) -> Path:
 
 def drill_live_file(directory: Path) -> Path:
     return directory / DRILL_LIVE_FILE
+
+
+def moves_file(directory: Path) -> Path:
+    return directory / MOVES_FILE

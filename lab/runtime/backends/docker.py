@@ -27,7 +27,7 @@ from typing import Any
 from ...errors import LabError
 from ...model import Eyeball, ImageRole, Origin, Pop, Transit
 from ...plan import Node, Plan
-from .. import netns, paths, procs
+from .. import netns, network, paths, procs
 from ..handles import NodeHandle
 from ..ledger import Ledger
 from .base import OnNode, Runtime
@@ -156,12 +156,7 @@ class DockerRuntime(Runtime):
 
     def create_links(self, plan: Plan) -> None:
         for link in plan.links:
-            fd = os.open(f"/proc/{self.handles[link.b].pid}/ns/net", os.O_RDONLY)
-            try:
-                with netns.iproute(self.handles[link.a].pid) as ipr:
-                    ipr.link("add", ifname=link.b, kind="veth", peer={"ifname": link.a, "net_ns_fd": fd})
-            finally:
-                os.close(fd)
+            network.add_veth(self.handles[link.a].pid, link.b, self.handles[link.b].pid, link.a)
 
     def frr_owner(self) -> tuple[int, int]:
         from ...images import catalog

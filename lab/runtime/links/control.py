@@ -322,11 +322,7 @@ def _change(directory: Path, state: dict[str, Any], index: int, entry: dict[str,
     state = {**state, "links": [*state["links"][:index], entry, *state["links"][index + 1:]],
              "generation": generation}
     _write_state(directory, state)
-    releaser = state.get("releaser")
-    if releaser is not None:
-        _wait_ack(directory, 0, releaser)  # a releaser just started again by ensure_releaser may not be ready
-        os.kill(releaser["pid"], signal.SIGHUP)
-        _wait_ack(directory, generation, releaser)
+    _signal_releaser(directory, state)
     for end in ("a", "b"):
         node, interface = state["exec"][entry[end]], entry[f"{end}_interface"]
         queue = entry[f"{end}_queue"]
@@ -334,6 +330,66 @@ def _change(directory: Path, state: dict[str, Any], index: int, entry: dict[str,
         if mechanism.delay == "nfqueue":
             kernel.set_nfqueue_rules(node, {interface: queue} if after.needs_delay else {},
                                      {interface: queue} if before.needs_delay else {})
+
+
+def _end_queue(state: dict[str, Any], node: str) -> int:
+    """A free NFQUEUE number in `node` for a link added at run time: one above every queue it uses."""
+    used = [e[f"{end}_queue"] for e in state["links"] for end in ("a", "b") if e[end] == node]
+    return max(used, default=0) + 1
+
+
+def _signal_releaser(directory: Path, state: dict[str, Any]) -> None:
+    """Have the releaser re-read `state` (already written) and wait until it applied its generation."""
+    releaser = state.get("releaser")
+    if releaser is not None:
+        _wait_ack(directory, 0, releaser)  # a releaser just started again by ensure_releaser may not be ready
+        os.kill(releaser["pid"], signal.SIGHUP)
+        _wait_ack(directory, int(state["generation"]), releaser)
+
+
+def add_link(directory: Path, link: Link) -> dict[str, Any]:
+    """Shape a link made at run time (a moved client's new access link): its entry, the releaser's queues,
+    then both ends' qdiscs and NFQUEUE rules. The veth must exist already."""
+    with _locked(directory):
+        state = read_state(directory)
+        if any({e["a"], e["b"]} == {link.a, link.b} for e in state["links"]):
+            raise LabError(f"the lab already has a link between {link.a} and {link.b}")
+        mechanism = Mechanism.from_json(state["mechanism"])
+        entry = {"a": link.a, "b": link.b, "kind": link.kind, "a_interface": link.b, "b_interface": link.a,
+                 "a_queue": _end_queue(state, link.a), "b_queue": _end_queue(state, link.b),
+                 **link.shaping.to_json()}
+        state = {**state, "links": [*state["links"], entry], "generation": int(state["generation"]) + 1}
+        _write_state(directory, state)
+        _signal_releaser(directory, state)
+        if _active(entry, mechanism):
+            for end in ("a", "b"):
+                node, interface = state["exec"][entry[end]], entry[f"{end}_interface"]
+                kernel.apply_qdiscs(node, kernel.qdisc_commands(interface, link.shaping, mechanism))
+                if mechanism.delay == "nfqueue" and link.shaping.needs_delay:
+                    kernel.set_nfqueue_rules(node, {interface: entry[f"{end}_queue"]}, {})
+        return entry
+
+
+def remove_link(directory: Path, a: str, b: str) -> dict[str, Any] | None:
+    """Forget a link about to be deleted (its NFQUEUE rules, then the releaser's queues); its qdiscs go with
+    the veth. None when the lab has no such link (already removed: a restore may run twice)."""
+    with _locked(directory):
+        state = read_state(directory)
+        index = next((i for i, e in enumerate(state["links"]) if {e["a"], e["b"]} == {a, b}), None)
+        if index is None:
+            return None
+        entry = state["links"][index]
+        mechanism = Mechanism.from_json(state["mechanism"])
+        if mechanism.delay == "nfqueue" and Shaping.from_json(entry).needs_delay:
+            for end in ("a", "b"):
+                with contextlib.suppress(LabError):  # the interface may be gone already
+                    kernel.set_nfqueue_rules(state["exec"][entry[end]], {},
+                                             {entry[f"{end}_interface"]: entry[f"{end}_queue"]})
+        state = {**state, "links": [e for i, e in enumerate(state["links"]) if i != index],
+                 "generation": int(state["generation"]) + 1}
+        _write_state(directory, state)
+        _signal_releaser(directory, state)
+        return dict(entry)
 
 
 # -- reading --------------------------------------------------------------------------------------------
