@@ -32,6 +32,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "ca": ("anycastlab.cli.ca:ca", "Print the path of the lab's CA certificate."),
     "drill": ("anycastlab.cli.drill:drill", "Run scripted PoP-failure drills and report what clients saw."),
     "probe": ("anycastlab.cli.probe:probe", "Measure which PoP each client lands on (dns, http, census, traceroute)."),
+    "move": ("anycastlab.cli.move:move", "Move a client to another ISP at run time (a travelling user), or home."),
     "link": ("anycastlab.cli.link:link", "Per-link delay, jitter, loss and rate: show, or set at runtime."),
     "graph": ("anycastlab.cli.graph:graph", "Draw the catchment map: clients coloured by their measured PoP."),
     "backbone": ("anycastlab.cli.backbone:backbone", "Backbone RTTs, costs and paths; smart routing, tiered cache."),

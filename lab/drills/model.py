@@ -10,6 +10,9 @@
       - wait: {until: stable}
     expect: {convergence_p95: 1s, max_lost_probes: 20}
 
+A `move: {client: dtag-c1, to: comcast}` step re-homes a client to another ISP (a travelling user); the drill
+moves it back at its end, or at `restore: {client: dtag-c1}` (`restore: {}` puts back everything).
+
 Errors name the file, the line and the field, as topology errors do.
 """
 
@@ -100,12 +103,24 @@ class Wait(Strict):
         return self
 
 
+class Move(Strict):
+    """Re-home a client to another eyeball ISP at run time (lab/runtime/moves.py)."""
+
+    client: str
+    to: str
+
+
 class Restore(Strict):
-    """Undo an injected fault (by its mode and target), or every fault still in place when empty."""
+    """Undo an injected fault (by its mode and target) or move a client home; when empty, everything."""
 
     mode: Mode | None = None
     pop: str | None = None
     link: tuple[str, str] | None = None
+    client: str | None = None
+
+    @property
+    def everything(self) -> bool:
+        return self.mode is None and self.pop is None and self.link is None and self.client is None
 
 
 class Expect(Strict):
@@ -120,8 +135,12 @@ class Expect(Strict):
         return [(k, v) for k, v in self.model_dump().items() if v is not None]
 
 
+STEP_KINDS = ("fail", "move", "wait", "restore", "expect")
+
+
 class Step(Strict):
     fail: Fault | None = None
+    move: Move | None = None
     wait: Wait | None = None
     restore: Restore | None = None
     expect: Expect | None = None
@@ -135,14 +154,14 @@ class Step(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
-        given = [k for k in ("fail", "wait", "restore", "expect") if getattr(self, k) is not None]
+        given = [k for k in STEP_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("each step is exactly one of fail, wait, restore, expect")
+            raise ValueError(f"each step is exactly one of {', '.join(STEP_KINDS)}")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("fail", "wait", "restore", "expect") if getattr(self, k) is not None)
+        return next(k for k in STEP_KINDS if getattr(self, k) is not None)
 
 
 class Probes(Strict):
@@ -197,8 +216,8 @@ class Drill(Strict):
 
     @model_validator(mode="after")
     def _has_fault(self) -> Drill:
-        if not any(s.fail is not None for s in self.steps):
-            raise ValueError("a drill needs at least one `fail` step")
+        if not any(s.fail is not None or s.move is not None for s in self.steps):
+            raise ValueError("a drill needs at least one `fail` or `move` step")
         if self.planned_s > MAX_PLANNED_S:
             raise ValueError(f"the waits, baseline and settle add up to {self.planned_s:.0f} s; "
                              f"at most {MAX_PLANNED_S:.0f} s")
@@ -227,10 +246,17 @@ def load_drill(path: Path | str) -> Drill:
         raise DrillFileError(path, *first_problem(doc, exc, Drill)) from None
 
 
-def check_against(drill: Drill, node_names: set[str], pops: set[str], clients: set[str]) -> list[str]:
+def check_against(drill: Drill, node_names: set[str], pops: set[str], clients: set[str],
+                  isps: set[str] | None = None) -> list[str]:
     """What a drill names that the lab does not have (checked before anything is injected)."""
     problems = [f"http.clients: unknown client {c!r}" for c in drill.http.clients or () if c not in node_names]
     for i, step in enumerate(drill.steps):
+        if step.move is not None:
+            if step.move.client not in clients:
+                problems.append(f"steps[{i}].move.client: unknown client {step.move.client!r}")
+            if isps is not None and step.move.to not in isps:
+                problems.append(f"steps[{i}].move.to: unknown eyeball ISP {step.move.to!r} "
+                                f"(known: {', '.join(sorted(isps))})")
         fault = step.fail
         if fault is not None:
             if fault.pop is not None and fault.pop not in pops:

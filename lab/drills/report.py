@@ -49,6 +49,12 @@ def summary_line(result: DrillResult) -> str:
             f"http errors {'n/a' if http is None else http}")
 
 
+def _target(fault: dict[str, Any]) -> str:
+    if fault["mode"] == "move":
+        return f"{fault['client']} from {fault['from']} to {fault['to']}"
+    return str(fault.get("pop") or "-".join(fault.get("link") or []))
+
+
 def markdown(result: DrillResult) -> str:
     data = result.to_json()
     conv = data["convergence_s"]
@@ -60,8 +66,7 @@ def markdown(result: DrillResult) -> str:
         restored = ("Every injected fault was restored." if not result.restore_failures
                     else f"**Restoring failed:** {'; '.join(result.restore_failures)}.")
         lines += [f"**Stopped early:** {result.error}. {restored}", ""]
-    faults = ", ".join(f"{f['mode']} {f['pop'] or '-'.join(f['link'] or [])} at {f['t']:+.3f}s"
-                       for f in data["faults"]) or "none"
+    faults = ", ".join(f"{f['mode']} {_target(f)} at {f['t']:+.3f}s" for f in data["faults"]) or "none"
     lines += [
         f"- lab `{result.lab}`, faults: {faults}; restored at "
         f"{'-' if data['restore_s'] is None else format(data['restore_s'], '+.3f') + 's'}",

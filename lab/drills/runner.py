@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import interrupts
 from ..errors import LabError
+from ..runtime import moves
 from ..runtime.state import RunningLab
 from . import edgestats, expectations, faults, http_load, logs
 from .analysis import Probe, analyse
@@ -102,7 +103,8 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
     running: RunningLab = getattr(lab, "running", lab)
     plan = running.plan
     clients = drill.probes.clients or [c.name for c in plan.clients]
-    problems = check_against(drill, set(plan.nodes), {p.name for p in plan.pops}, set(clients))
+    problems = check_against(drill, set(plan.nodes), {p.name for p in plan.pops}, {c.name for c in plan.clients},
+                             {e.name for e in plan.eyeballs})
     if problems:
         raise LabError(f"drill {drill.name!r} does not fit lab {running.name!r}", problems)
     run = _DrillRun(running, drill, clients, progress or (lambda _message: None))
@@ -119,8 +121,8 @@ def run_drill(lab: Any, drill: Drill, report_dir: Path | str | None = None, juni
 
 
 class _DrillRun:
-    """One drill's state while it runs: probes, log follower, HTTP load, the faults in place, and the result.
-    Each step kind has its own handler (`_fail`, `_wait`, `_restore`, `_expect`)."""
+    """One drill's state while it runs: probes, log follower, HTTP load, the faults in place, the clients it moved,
+    and the result. Each step kind has its own handler (`_fail`, `_move`, `_wait`, `_restore`, `_expect`)."""
 
     def __init__(self, running: RunningLab, drill: Drill, clients: list[str], say: Progress) -> None:
         self.running, self.drill, self.clients, self.say = running, drill, clients, say
@@ -131,6 +133,7 @@ class _DrillRun:
         self.result.probe_source = self.probing.source
         self.follower = logs.LogFollower(running)
         self.injected: list[faults.Injected] = []
+        self.moved: list[str] = []  # clients this drill moved away from home, in order
         self.load = _http_load(running, drill, clients)
         self.result.http = {"available": False, "ok": None, "failed": None, "by_class": {},
                             "keepalive_survived": None,
@@ -152,17 +155,29 @@ class _DrillRun:
             time.sleep(0.05)
         return False
 
+    def _restoring(self) -> None:
+        if self.result.fault_t is not None and self.result.restore_t is None:
+            if self.load is not None:
+                self.snaps["end"] = edgestats.snapshot(self.running)
+            self.result.restore_t = time.time()
+
     def restore(self, which: Restore) -> list[str]:
         done = []
-        for item in reversed(list(self.injected)):
-            if item.matches(which.mode, which.pop, which.link):
-                if self.result.fault_t is not None and self.result.restore_t is None:
-                    if self.load is not None:
-                        self.snaps["end"] = edgestats.snapshot(self.running)
-                    self.result.restore_t = time.time()
-                item.undo()
-                self.injected.remove(item)
-                done.append(item.fault.label)
+        if which.client is None:
+            for item in reversed(list(self.injected)):
+                if item.matches(which.mode, which.pop, which.link):
+                    self._restoring()
+                    item.undo()
+                    self.injected.remove(item)
+                    done.append(item.fault.label)
+        if which.everything or which.client is not None:
+            for client in reversed([c for c in self.moved if which.client in (None, c)]):
+                self._restoring()
+                with interrupts.held():
+                    back = moves.move_home(self.running, client)
+                    self.moved.remove(client)
+                if back is not None:
+                    done.append(f"move {client} home to {back.isp_to}")
         return done
 
     def prepare(self) -> None:
@@ -190,7 +205,8 @@ class _DrillRun:
 
     def step(self, index: int, step: Step) -> None:
         started = time.time()
-        handler = {"fail": self._fail, "wait": self._wait, "restore": self._restore, "expect": self._expect}
+        handler = {"fail": self._fail, "move": self._move, "wait": self._wait, "restore": self._restore,
+                   "expect": self._expect}
         label, ok, detail, started = handler[step.kind](index, step, started)
         self.result.steps.append(StepResult(index, step.kind, label, self.rel(started),
                                             round(time.time() - started, 3), ok, detail))
@@ -201,16 +217,37 @@ class _DrillRun:
         assert step.fail is not None
         label = f"fail {step.fail.label}"
         self.say(label)
-        if self.result.fault_t is None:
-            if self.load is not None:
-                self.snaps["fault"] = edgestats.snapshot(self.running)
-            started = self.result.fault_t = time.time()
+        started = self._event(started)
         with interrupts.held():  # a Ctrl-C half-way through would leave a fault nobody undoes
             item = faults.inject(self.running, step.fail)
             self.injected.append(item)
         self.result.injected.append({"mode": step.fail.mode, "pop": step.fail.pop, "link": step.fail.link,
                                      "t": self.rel(started), **item.details})
         return label, True, "", started
+
+    def _event(self, started: float) -> float:
+        """The drill's first fault or move is its event: the analysis measures from it."""
+        if self.result.fault_t is None:
+            if self.load is not None:
+                self.snaps["fault"] = edgestats.snapshot(self.running)
+            started = self.result.fault_t = time.time()
+        return started
+
+    def _move(self, _index: int, step: Step, started: float) -> tuple[str, bool, str, float]:
+        assert step.move is not None
+        client, to = step.move.client, step.move.to
+        label = f"move {client} to {to}"
+        self.say(label)
+        started = self._event(started)
+        with interrupts.held():  # a move is whole or not at all, and the drill knows to undo it
+            done = moves.move(self.running, client, to)
+            if done.isp_to == done.home:
+                self.moved = [c for c in self.moved if c != client]
+            elif client not in self.moved:
+                self.moved.append(client)
+        self.result.injected.append({"mode": "move", "client": client, "from": done.isp_from, "to": done.isp_to,
+                                     "address": done.address, "t": self.rel(started), "took_s": round(done.took_s, 3)})
+        return label, True, f"{client} now {done.address} via {done.gateway}", started
 
     def _wait(self, _index: int, step: Step, started: float) -> tuple[str, bool, str, float]:
         assert step.wait is not None
@@ -232,7 +269,7 @@ class _DrillRun:
     def end(self) -> None:
         """Undo what is still in place, then wait (bounded by `settle`) for every client to be back."""
         result = self.result
-        if self.injected:
+        if self.injected or self.moved:
             result.steps.append(StepResult(len(self.drill.steps), "restore", "restore (end of drill) "
                                            + ", ".join(self.restore(Restore())), self.rel(time.time()), 0.0, True))
             self.stream.step("restore", result.steps[-1].label)
@@ -250,7 +287,8 @@ class _DrillRun:
         result = self.result
         result.error = interrupts.describe(exc) if isinstance(exc, KeyboardInterrupt) \
             else f"{type(exc).__name__}: {exc}"
-        self.say(f"drill stopped ({result.error}); restoring {len(self.injected)} fault(s)")
+        self.say(f"drill stopped ({result.error}); restoring {len(self.injected)} fault(s)"
+                 + (f" and moving {len(self.moved)} client(s) home" if self.moved else ""))
         # Restoring and writing the partial report both finish: a second signal (CI sends SIGINT, then
         # SIGTERM) waits, and is dropped, since this one is already unwinding the drill.
         with interrupts.held(raise_pending=False):
@@ -259,6 +297,11 @@ class _DrillRun:
                     self.restore(Restore(mode=item.fault.mode, pop=item.fault.pop, link=item.fault.link))
                 except Exception as undo_error:  # keep restoring the others
                     result.restore_failures.append(f"{item.fault.label}: {undo_error}")
+            for client in list(self.moved):
+                try:
+                    self.restore(Restore(client=client))
+                except Exception as undo_error:
+                    result.restore_failures.append(f"move {client} home: {undo_error}")
             with contextlib.suppress(Exception):
                 self.wait_stable(1.0, self.drill.settle, back=True)
             self._collect()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from anycastlab.drills.model import DrillFileError, load_drill, parse_duration
+from anycastlab.drills.model import DrillFileError, check_against, load_drill, parse_duration
 from anycastlab.drills.topology import drill_topology
 from anycastlab.runtime import paths
 
@@ -15,7 +15,7 @@ DRILLS = Path(__file__).resolve().parents[3] / "topologies" / "drills"
 @pytest.mark.parametrize("path", sorted(DRILLS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_drills_load(path: Path) -> None:
     drill = load_drill(path)
-    assert drill.faults and drill.name == path.stem
+    assert (drill.faults or any(s.move for s in drill.steps)) and drill.name == path.stem
 
 
 def test_durations() -> None:
@@ -99,3 +99,21 @@ def test_a_drill_fits_only_a_running_lab_of_its_topology(tmp_path: Path, monkeyp
     bfd = Drill.model_validate({"name": "d", "topology": "small", "topology_overrides": {"bfd": {"enabled": True}},
                                 "steps": [{"fail": {"pop": "ams", "mode": "crash"}}]})
     assert not runs_topology_of("mine", bfd)  # overrides always get a lab of their own
+
+
+def test_a_move_step_is_a_drill_event_and_is_checked_against_the_lab(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("name: m\nsteps:\n  - move: {client: dtag-c1, to: comcast}\n  - wait: 1s\n"
+                    "  - restore: {client: dtag-c1}\n")
+    drill = load_drill(path)
+    assert [s.kind for s in drill.steps] == ["move", "wait", "restore"] and not drill.faults
+    assert drill.steps[2].restore is not None and not drill.steps[2].restore.everything
+    problems = check_against(drill, {"dtag-c1", "comcast", "fra"}, {"fra"}, {"dtag-c1"}, {"dtag"})
+    assert problems == ["steps[0].move.to: unknown eyeball ISP 'comcast' (known: dtag)"]
+    assert check_against(drill, {"x"}, {"fra"}, set(), {"comcast"}) == [
+        "steps[0].move.client: unknown client 'dtag-c1'"]
+
+
+def test_a_move_step_names_its_missing_field(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "name: d\nsteps:\n  - move: {client: dtag-c1, too: comcast}\n")
+    assert err.line == 3 and err.field.startswith("steps[0].move")
