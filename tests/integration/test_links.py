@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -60,15 +62,46 @@ def test_link_set_20ms_gives_40ms_rtt(lab: Lab) -> None:
     assert max(ping_rtts(lab, "ams", peer_address(lab, "ams", "ta"), count=5)) < 5.0
 
 
+def assert_jittered(rtts: list[float], delay: float, jitter: float) -> None:
+    """RTTs of 60 sparse pings over a link of `delay` +- `jitter` ms each way. An RTT is the sum of two
+    uniform one-way draws: within 2 x (delay -+ jitter), median 2 x delay, and for 20 +- 5 ms p10..p90
+    about 34.5..45.5 ms. The 2-core machine is shared, so a ping may be scheduled late now and then (one
+    came back at 61 ms for a 50 ms bound on a loaded machine): lateness is judged at the 90th percentile,
+    never at the maximum; earliness at the minimum, since scheduling noise never makes a packet early."""
+    assert len(rtts) == 60, rtts
+    deciles = statistics.quantiles(rtts, n=10)
+    p10, median, p90 = deciles[0], deciles[4], deciles[8]
+    shown = sorted(rtts)
+    assert min(rtts) >= 2 * (delay - jitter) - 1.0, f"a reply came back before 2 x (delay - jitter): {shown}"
+    # the allowance for scheduling noise: 1.5 ms on the 90th percentile (6 of 60 may be later by any amount)
+    assert p90 <= 2 * (delay + jitter) + 1.5, f"p90 {p90:.1f} ms is above 2 x (delay + jitter) + 1.5 ms: {shown}"
+    assert abs(median - 2 * delay) <= 3.0, f"median {median:.1f} ms, want {2 * delay} +- 3 ms: {shown}"
+    # applied jitter spreads the middle 80% over 2.2 x jitter; without it only scheduling noise spreads it
+    assert p90 - p10 >= jitter, f"p10..p90 only {p90 - p10:.1f} ms apart: is the jitter applied? {shown}"
+
+
+def reply_order(lab: Lab, node: str, address: str, count: int, interval: float) -> list[int]:
+    """The icmp_seq of each echo reply in the order they came back (bounded: `count` requests)."""
+    out = lab.exec(node, ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2", address],
+                   timeout=count * interval + 10)
+    return [int(m) for m in re.findall(r"icmp_seq=(\d+) .*time=", out.stdout)]
+
+
 def test_jitter_spreads_without_reordering(lab: Lab) -> None:
-    assert cli("link", "set", "ams", "ta", "--delay", "20ms", "--jitter", "5ms").returncode == 0
+    delay, jitter = 20.0, 5.0
+    assert cli("link", "set", "ams", "ta", "--delay", f"{delay}ms", "--jitter", f"{jitter}ms").returncode == 0
+    address = peer_address(lab, "ams", "ta")
     try:
-        rtts = ping_rtts(lab, "ams", peer_address(lab, "ams", "ta"), count=30)
+        rtts = ping_rtts(lab, "ams", address, count=60)  # 100 ms apart: each delay is jitter's draw alone
+        # 2 ms apart, closer than 2 x jitter: a delay line that reorders would bring these back out of order
+        order = reply_order(lab, "ams", address, count=200, interval=0.002)
     finally:
         assert cli("link", "set", "ams", "ta", "--delay", "0ms", "--jitter", "0ms").returncode == 0
-    # each direction 20 +- 5 ms uniform: RTTs between 30 and 50 ms, and visibly spread
-    assert len(rtts) == 30 and min(rtts) >= 29.0 and max(rtts) <= 51.5, rtts
-    assert max(rtts) - min(rtts) > 4.0, rtts
+    assert_jittered(rtts, delay, jitter)
+    assert len(order) == 200, f"{len(order)} of 200 replies"
+    if control.summary(lab.running.directory)["mechanism"].startswith("nfqueue"):
+        # the releaser's promise; netem, used where the kernel has it, reorders by design (README, Links)
+        assert order == sorted(order), f"replies reordered: {order}"
 
 
 def connect_ms(lab: Lab, client: str, count: int = 7) -> float:
