@@ -2,6 +2,7 @@
 
     anycastlab steering                                   # crash at the busiest PoP, the topology's TTL
     anycastlab steering --fault proxy-crash --pop fra --ttl 5,30 --cache chromium --report out/steering
+    anycastlab steering --move dtag-c1:comcast --ttl 10      # a user move instead of a fault
 
 With no lab with steering running (and no --lab) it boots `--topology` (default: default) with
 `steering: {dns: {}}` added, runs, and tears it down. The total time budget is printed before anything starts.
@@ -41,10 +42,21 @@ def _ttls(value: str | None) -> list[int] | None:
     return ttls
 
 
+def _move(value: str | None) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    client, sep, isp = value.partition(":")
+    if not sep or not client or not isp:
+        raise click.BadParameter(f"{value!r} is not CLIENT:ISP (e.g. dtag-c1:comcast)", param_hint="--move")
+    return client, isp
+
+
 @click.command()
 @lab_option
-@click.option("--fault", type=click.Choice(FAULTS), default="crash", show_default=True,
-              help="The fault put in at the PoP, the same in every arm.")
+@click.option("--fault", type=click.Choice(FAULTS), default=None,
+              help="The fault put in at the PoP, the same in every arm (default: crash).")
+@click.option("--move", "move_spec", default=None, metavar="CLIENT:ISP",
+              help="Instead of a fault: move CLIENT to eyeball ISP in every arm (moved back at the arm's end).")
 @click.option("--pop", default=None, help="The failing PoP (default: the one most ISPs' resolvers are given).")
 @click.option("--ttl", "ttl_list", default=None, metavar="T1,T2",
               help="TTLs in seconds for the DNS arm, one run each (default: the topology's steering.dns.ttl).")
@@ -58,12 +70,16 @@ def _ttls(value: str | None) -> list[int] | None:
               help="Write report.json, report.md, junit.xml, http.jsonl and timeline-ttl<T>.png here.")
 @click.option("--json", "as_json", is_flag=True, help="The report (as report.json) on stdout.")
 @reports_errors
-def steering(lab_name: str | None, fault: str, pop: str | None, ttl_list: str | None, cache: str,
-             fault_duration: float | None, topology: str, report_dir: Path | None, as_json: bool) -> None:
-    """Anycast against DNS-based steering: the same fault, both ways, per client."""
+def steering(lab_name: str | None, fault: str | None, move_spec: str | None, pop: str | None, ttl_list: str | None,
+             cache: str, fault_duration: float | None, topology: str, report_dir: Path | None, as_json: bool) -> None:
+    """Anycast against DNS-based steering: the same fault (or user move), both ways, per client."""
     if fault_duration is not None and not 1.0 <= fault_duration <= 600.0:
         raise click.BadParameter("must be between 1 and 600 seconds", param_hint="--fault-duration")
-    settings = Settings(fault=fault, pop=pop, ttls=_ttls(ttl_list), cache=PRESETS[cache], fault_s=fault_duration)
+    move = _move(move_spec)
+    if move is not None and (fault is not None or pop is not None):
+        raise click.UsageError("--move is the event instead of a fault: give it without --fault and --pop")
+    settings = Settings(fault=fault or "crash", pop=pop, ttls=_ttls(ttl_list), cache=PRESETS[cache],
+                        fault_s=fault_duration, move=move)
     name = lab_name or _only_lab_with_steering()
     if name is not None:
         lab = Lab.attach(name)

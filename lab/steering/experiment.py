@@ -8,6 +8,11 @@ caches let go). The same fault (lab/drills/faults.py) goes in at the same PoP in
 DNS arms. Outages come from the drill analysis (lab/drills/analysis.py) run over the HTTP answers; a watch of
 every ISP's resolver (4 queries a second) says when its answer changed.
 
+With a move (`Settings.move`, `--move CLIENT:ISP`) the event is a user move instead of a fault: the client is
+re-homed to another ISP (lab/runtime/moves.py) in each arm and moved back at its end. Under anycast its next
+request goes to the PoP BGP gives the new ISP; under DNS its stub keeps the old PoP's address until the cached
+answer runs out, then asks the new ISP's resolver. Both arms report the RTT to the PoP serving it after the move.
+
 Every wait is bounded; `budget_s` is the whole run's upper bound, printed before anything starts.
 """
 
@@ -27,7 +32,7 @@ from .. import interrupts
 from ..drills import analysis, faults, http_load
 from ..drills.model import Fault
 from ..errors import LabError
-from ..runtime import paths
+from ..runtime import moves, paths
 from ..runtime.state import RunningLab
 from . import service
 from .dnsquery import query
@@ -48,6 +53,7 @@ class Settings:
     ttls: list[int] | None = None  # default: the topology's steering.dns.ttl
     cache: CachePolicy = PRESETS["ttl"]
     fault_s: float | None = None  # default: the DNS model's upper bound + 5 s, for the longest TTL
+    move: tuple[str, str] | None = None  # (client, ISP): a user move is the event instead of a fault
     baseline_s: float = 3.0
     settle_s: float = 3.0
     keepalive_hz: float = 4.0
@@ -73,9 +79,19 @@ def model(sp: SteeringPlan, fault: str, ttl: int, cache: CachePolicy) -> dict[st
             "outage_max_s": high + resolver_ttl + cache.floor_s}
 
 
+def move_model(sp: SteeringPlan, ttl: int, cache: CachePolicy) -> dict[str, float]:
+    """A moved DNS client keeps its cached answer (the far PoP) for at most the stub's hold: the answer's TTL (at
+    most the resolver's stretched TTL) or the client's floor; then the new ISP's resolver gives the near PoP."""
+    r = sp.config.resolvers
+    hold = max(float(max(ttl, r.min_ttl)), cache.floor_s)
+    return {"cache_hold_max_s": hold, "near_by_max_s": hold}
+
+
 def fault_window(settings: Settings, sp: SteeringPlan, ttl: int) -> float:
     if settings.fault_s is not None:
         return settings.fault_s
+    if settings.move is not None:
+        return max(8.0, move_model(sp, ttl, settings.cache)["near_by_max_s"] + 5.0)
     return max(8.0, model(sp, "crash", ttl, settings.cache)["outage_max_s"] + 5.0)
 
 
@@ -159,6 +175,7 @@ class Arm:
     records: list[http_load.HttpRecord] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
     states: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    summary_extra: dict[str, Any] = field(default_factory=dict)  # measured at the event (a move's ping)
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -178,6 +195,7 @@ class Result:
     health: dict[str, Any]
     resolvers: dict[str, Any]
     arms: list[Arm] = field(default_factory=list)
+    move: dict[str, str] | None = None  # client, from, to, near_pop (the new ISP's), far_pop (its home's)
     started: float = 0.0
     finished: float = 0.0
     complete: bool = False
@@ -194,7 +212,7 @@ class Result:
                              "baseline_s": s.baseline_s, "settle_s": s.settle_s, "keepalive_hz": s.keepalive_hz,
                              "new_conn_hz": s.new_conn_hz, "timeout_s": s.timeout_s,
                              "interval_s": round(s.interval_s, 3)},
-                "health_checks": self.health, "resolvers": self.resolvers,
+                "health_checks": self.health, "resolvers": self.resolvers, "move": self.move,
                 "arms": [a.to_json() for a in self.arms]}
 
 
@@ -285,6 +303,91 @@ def analyse_arm(arm: Arm, lab: RunningLab, pop: str, load: http_load.HttpLoad, s
             [c["used_new_pop_s"] for c in affected if c["used_new_pop_s"] is not None])
 
 
+def _median_ms(records: list[http_load.HttpRecord], pop: str | None, conn: str) -> float | None:
+    ms = [r.ms for r in records if r.pop == pop and r.conn == conn]
+    return round(statistics.median(ms), 2) if ms else None
+
+
+def analyse_move(arm: Arm, lab: RunningLab, move: dict[str, str], load: http_load.HttpLoad,
+                 stub: StubResolver) -> None:
+    """The mover's requests after the move: which PoP served them, from when the near one, and at what RTT (the
+    median time of a request on a kept-alive connection: one round trip and the proxy); everyone else's failures."""
+    client, near, far = move["client"], move["near_pop"], move["far_pop"]
+    records = sorted(load.records, key=lambda r: r.t)
+    arm.records = records
+    t0, end = arm.fault_t, arm.restore_t if arm.restore_t is not None else float("inf")
+    mine = [r for r in records if r.client == client]
+    before = [r for r in mine if r.t < t0 and r.error is None]
+    after = [r for r in mine if t0 <= r.t < end]
+    ok = [r for r in after if r.error is None]
+    first = ok[0] if ok else None
+    on_near = next((r.t for r in ok if r.pop == near), None)
+    # Failed: every request the move broke, those in flight when it began as well.
+    began = t0 - float(arm.summary_extra.get("move_took_s", 0.0))
+    failed = Counter(r.error for r in mine if r.error is not None and r.t + r.ms / 1000 >= began and r.t < end)
+    entry: dict[str, Any] = {
+        "name": client, "isp": move["from"], "moved_to": move["to"], "affected": True,
+        "pop_before": Counter(r.pop for r in before).most_common(1)[0][0] if before else None,
+        "first_after_move": None if first is None else {
+            "after_s": round(first.t - t0, 3), "pop": first.pop, "conn": first.conn, "ms": round(first.ms, 2)},
+        "on_near_pop_s": None if on_near is None else round(on_near - t0, 3),
+        "requests_after_move": {pop: sum(1 for r in ok if r.pop == pop) for pop in sorted({r.pop or "" for r in ok})},
+        "failed": sum(failed.values()), "failed_by_class": dict(failed),
+        "keepalive_ms_home": _median_ms(before, far, "keepalive"),
+        "keepalive_ms_far_after_move": _median_ms(ok, far, "keepalive"),
+        "keepalive_ms_near_after_move": _median_ms(ok, near, "keepalive"),
+        "new_conn_ms_far_after_move": _median_ms(ok, far, "new"),
+        "new_conn_ms_near_after_move": _median_ms(ok, near, "new"),
+    }
+    if arm.kind == "dns":
+        held = next((lk for lk in reversed(stub.lookups) if lk.client == client and lk.t < t0 and lk.kept_s), None)
+        entry["cache_expires_after_move_s"] = None if held is None or held.kept_s is None else round(
+            held.t + held.kept_s - t0, 3)
+    others = Counter(r.client for r in records if r.client != client and r.t >= t0 and r.error is not None)
+    arm.clients = [entry] + [{"name": c.name, "isp": c.isp or "", "affected": False, "failed": others[c.name]}
+                             for c in lab.plan.clients if c.name != client]
+    entry.update(arm.summary_extra)
+    arm.summary = {"mover": entry, "failed_requests_other_clients": sum(others.values()), "requests": len(records)}
+
+
+def _fresh_lookup(stub: StubResolver, client: str, hold_s: float) -> None:
+    """Until the client's stub has just been given an answer to keep for (nearly) the whole hold, so the move comes
+    when its cached answer has the full TTL to run: DNS steering's worst case, and its TTL visible. The resolver
+    hands out what is left of its own copy's TTL, so this waits at most about one TTL (bounded: hold + 2 s)."""
+    deadline = time.monotonic() + hold_s + 2.0
+    while time.monotonic() < deadline:
+        last = next((lk for lk in reversed(stub.lookups) if lk.client == client and lk.address), None)
+        if last is not None and time.time() - last.t < 0.25 and (last.kept_s or 0) >= 0.75 * hold_s:
+            return
+        time.sleep(0.02)
+
+
+def _ping_ms(lab: RunningLab, client: str, address: str, count: int = 5) -> float | None:
+    """The mean ICMP RTT from the client to an address (bounded: 5 echoes 0.2 s apart, 1 s wait each)."""
+    out = subprocess.run(lab.exec_argv(client, ["ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "1",
+                                                address]), capture_output=True, text=True, timeout=count + 5)
+    line = next((x for x in out.stdout.splitlines() if "min/avg/max" in x), None)
+    return None if line is None else round(float(line.split("=")[1].split("/")[1]), 2)
+
+
+def _moved(lab: RunningLab, arm: Arm, client: str, stub: StubResolver) -> None:
+    """The move's moment is when the client is on its new ISP; the RTT to what it uses then (the anycast address,
+    or the address its stub holds)."""
+    began, arm.fault_t = arm.fault_t, time.time()
+    address = str(lab.plan.topology.anycast.ip) if arm.kind == "anycast" else stub.cached(client)
+    arm.summary_extra = {"move_took_s": round(arm.fault_t - began, 3), "ping_address": address,
+                         "ping_ms": None if address is None else _ping_ms(lab, client, address)}
+
+
+def _begin(lab: RunningLab, result: Result, settings: Settings) -> Callable[[], object]:
+    """Put the arm's event in place (the fault, or the move); returns its undo."""
+    if settings.move is not None:
+        client = settings.move[0]
+        moves.move(lab, client, settings.move[1])
+        return lambda: moves.move_home(lab, client)
+    return faults.inject(lab, Fault(mode=result.fault, pop=result.pop)).undo  # type: ignore[arg-type]
+
+
 def _sleep(seconds: float, stop: threading.Event | None) -> None:
     if stop is None:
         time.sleep(max(0.0, seconds))
@@ -292,9 +395,8 @@ def _sleep(seconds: float, stop: threading.Event | None) -> None:
         stop.wait(max(0.0, seconds))
 
 
-def run_arm(lab: RunningLab, sp: SteeringPlan, result: Result, arm: Arm, settings: Settings,
-            progress: Callable[[str], None], serial: int) -> None:
-    """One arm: wait until every PoP is healthy again, load, fault, restore, analyse. The fault is always undone."""
+def _ready_for(lab: RunningLab, sp: SteeringPlan, arm: Arm, serial: int) -> None:
+    """The arm's TTL served, every PoP healthy, every resolver giving its first choice, and empty caches."""
     if arm.kind == "dns":
         service.set_ttl(lab, arm.ttl, serial)
     service.flush_resolvers(lab)
@@ -304,41 +406,54 @@ def run_arm(lab: RunningLab, sp: SteeringPlan, result: Result, arm: Arm, setting
         service.flush_resolvers(lab)  # the arm starts with empty caches
     if missing:
         raise LabError(f"steering not ready before the {arm.name} arm: {'; '.join(missing)}")
+
+
+def run_arm(lab: RunningLab, sp: SteeringPlan, result: Result, arm: Arm, settings: Settings,
+            progress: Callable[[str], None], serial: int) -> None:
+    """One arm: wait until every PoP is healthy again, load, fault, restore, analyse. The fault is always undone."""
+    _ready_for(lab, sp, arm, serial)
     window = fault_window(settings, sp, max(settings.ttls or [arm.ttl]))
-    arm.model = model(sp, result.fault, arm.ttl, settings.cache) if arm.kind == "dns" else {}
+    arm.model = {} if arm.kind != "dns" else move_model(sp, arm.ttl, settings.cache) if settings.move \
+        else model(sp, result.fault, arm.ttl, settings.cache)
     clients = [c.name for c in lab.plan.clients]
     max_s = settings.baseline_s + window + RESTORE_ALLOWANCE_S + settings.settle_s + 10.0
     load = http_load.HttpLoad(lab, http_load.LoadSettings(
         clients=clients, paths=LOAD_PATHS, keepalive_hz=settings.keepalive_hz, new_conn_hz=settings.new_conn_hz,
         timeout_s=settings.timeout_s, max_s=max_s), paths.ca_dir(lab.name) / "ca.pem")
     load.host = arm.hostname
-    stub = StubResolver(lab.plan, sp, arm.hostname, settings.cache, {c: lab.pid(c) for c in clients})
+    stub = StubResolver(lab, sp, arm.hostname, settings.cache, {c: lab.pid(c) for c in clients})
     load.resolve = stub
     watch = ResolverWatch(lab, sp, arm.hostname, max_s)
-    injected: faults.Injected | None = None
+    undo: Callable[[], object] | None = None
+    event = (f"{settings.move[0]} moves to {settings.move[1]}" if settings.move else f"{result.fault} at {result.pop}")
     progress(f"{arm.name}: {len(clients)} clients load {arm.hostname} for {settings.baseline_s:g} s, then "
-             f"{result.fault} at {result.pop} for {window:g} s")
+             f"{event} for {window:g} s")
     watch.start()
     load.start()
     try:
         _sleep(settings.baseline_s, None)
+        if settings.move is not None and arm.kind == "dns":
+            _fresh_lookup(stub, settings.move[0], arm.model["cache_hold_max_s"])
         arm.fault_t = time.time()
-        injected = faults.inject(lab, Fault(mode=result.fault, pop=result.pop))  # type: ignore[arg-type]
+        with interrupts.held():  # in place whole, and known to be: the finally block undoes it
+            undo = _begin(lab, result, settings)
+        if settings.move is not None:
+            _moved(lab, arm, settings.move[0], stub)
         _sleep(window - (time.time() - arm.fault_t), None)
-        progress(f"{arm.name}: restoring {result.fault} at {result.pop}")
+        progress(f"{arm.name}: undoing {event}")
         arm.restore_t = time.time()
-        undo, injected = injected, None  # a failed restore is not tried twice
-        undo.undo()
+        undoing, undo = undo, None  # a failed restore is not tried twice
+        undoing()
         _sleep(settings.settle_s, None)
     except BaseException as exc:
         arm.error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
         try:
-            if injected is not None:  # an error or an interrupt: the fault goes, whatever comes next
+            if undo is not None:  # an error or an interrupt: the fault goes, whatever comes next
                 arm.restore_t = arm.restore_t or time.time()
                 with interrupts.held(raise_pending=False):
-                    injected.undo()
+                    undo()
         finally:  # the load and the watch stop even when the restore fails, before anyone tears the lab down
             load.stop()
             watch.stop()
@@ -346,8 +461,27 @@ def run_arm(lab: RunningLab, sp: SteeringPlan, result: Result, arm: Arm, setting
         arm.states = list(watch.states)
         if load.error is not None and arm.error is None:
             arm.error = f"HTTP load failed: {load.error}"
-        if arm.fault_t:
+        if arm.fault_t and result.move is not None:
+            analyse_move(arm, lab, result.move, load, stub)
+        elif arm.fault_t:
             analyse_arm(arm, lab, result.pop, load, settings)
+
+
+def _move_of(lab: RunningLab, sp: SteeringPlan, move: tuple[str, str]) -> dict[str, str]:
+    """Check a move before anything starts; the PoPs the mover should see (each ISP's first choice)."""
+    client, isp = move
+    moves.check(lab.plan, client, isp)
+    if moves.homes(lab.directory).get(client) is not None:
+        raise LabError(f"{client} is away from home already (`anycastlab move {client} --home` first)")
+    home = lab.plan.nodes[client].isp
+    assert home is not None
+    if home == isp:
+        raise LabError(f"{client} is on {isp} already: move it to another ISP")
+    near, far = sp.resolvers[isp].pops[0], sp.resolvers[home].pops[0]
+    if near == far:
+        raise LabError(f"{home} and {isp} are both served by {near}: the move would show nothing; choose an ISP "
+                       f"another PoP serves ({', '.join(i for i, r in sp.resolvers.items() if r.pops[0] != far)})")
+    return {"client": client, "from": home, "to": isp, "near_pop": near, "far_pop": far}
 
 
 def run_experiment(lab: RunningLab, settings: Settings | None = None,
@@ -361,7 +495,8 @@ def run_experiment(lab: RunningLab, settings: Settings | None = None,
                        "`anycastlab steering` with no lab running: it boots its own)")
     if settings.fault not in FAULTS:
         raise LabError(f"unknown fault {settings.fault!r} (choose: {', '.join(FAULTS)})")
-    pop = settings.pop or default_pop(sp, lab.plan.topology.origin.pops)
+    move = _move_of(lab, sp, settings.move) if settings.move is not None else None
+    pop = move["far_pop"] if move else settings.pop or default_pop(sp, lab.plan.topology.origin.pops)
     if pop not in sp.unicast:
         raise LabError(f"unknown PoP {pop!r} (known: {', '.join(sp.unicast)})")
     ttls = settings.ttls or [sp.config.ttl]
@@ -372,8 +507,8 @@ def run_experiment(lab: RunningLab, settings: Settings | None = None,
               "detection_s": list(cfg.health.detection_s)}
     resolvers = {"min_ttl_s": cfg.resolvers.min_ttl, "serve_expired": cfg.resolvers.serve_expired,
                  "serve_expired_ttl_s": cfg.resolvers.serve_expired_ttl}
-    result = Result(lab.name, settings.fault, pop, settings, budget_s(settings, sp), health, resolvers,
-                    started=time.time())
+    result = Result(lab.name, "move" if move else settings.fault, pop, settings, budget_s(settings, sp), health,
+                    resolvers, move=move, started=time.time())
     arms = [Arm("anycast", "anycast", cfg.anycast_name, cfg.ttl)]
     arms += [Arm(f"dns-ttl{ttl}", "dns", cfg.name, ttl) for ttl in ttls]
     try:

@@ -23,7 +23,9 @@ class Expectation:
 def expectations(result: Result) -> list[Expectation]:
     """anycast_outage_p95 < 1 s; each DNS arm's affected clients within the model (one request interval below,
     one request timeout above: see `slack`);
-    clients of other PoPs without failures in every arm."""
+    clients of other PoPs without failures in every arm. A move has its own (move_expectations)."""
+    if result.move is not None:
+        return move_expectations(result)
     out: list[Expectation] = []
     interval = result.settings.interval_s
     arms = {a.name: a for a in result.arms if a.summary}
@@ -56,12 +58,84 @@ def expectations(result: Result) -> list[Expectation]:
     return out
 
 
+def move_expectations(result: Result) -> list[Expectation]:
+    """After a move: anycast serves the next request from the near PoP; DNS keeps the far PoP until the mover's
+    cached answer runs out and takes the near one within a request timeout (and one interval) after; the RTT on a
+    ping right after the move is lower under anycast than to the far PoP's address DNS left it with; nobody else
+    fails."""
+    assert result.move is not None
+    near, far = result.move["near_pop"], result.move["far_pop"]
+    slack = max(result.settings.interval_s, result.settings.timeout_s) + result.settings.interval_s
+    out: list[Expectation] = []
+    arms = {a.name: a for a in result.arms if a.summary}
+    anycast = arms.get("anycast")
+    if anycast is None:
+        out.append(Expectation("anycast: next request after the move at the near PoP", None, "the arm did not finish"))
+    else:
+        first = anycast.summary["mover"]["first_after_move"]
+        out.append(Expectation("anycast: next request after the move at the near PoP",
+                               first is not None and first["pop"] == near,
+                               f"first answer after the move: {first}; near PoP {near}"))
+    for ttl in result.settings.ttls or []:
+        arm = arms.get(f"dns-ttl{ttl}")
+        if arm is None:
+            out.append(Expectation(f"dns_ttl{ttl}: near PoP only after the cached answer runs out", None,
+                                   "the arm did not finish"))
+            continue
+        m = arm.summary["mover"]
+        expires, on_near = m.get("cache_expires_after_move_s"), m["on_near_pop_s"]
+        fine = expires is not None and on_near is not None and expires - 0.05 <= on_near <= max(expires, 0.0) + slack
+        out.append(Expectation(f"dns_ttl{ttl}: near PoP only after the cached answer runs out", fine,
+                               f"cached answer ran out {_secs(expires)} after the move; first request at {near} "
+                               f"{_secs(on_near)} after it (allowed up to {slack:.2f} s later)"))
+        far_ms = m.get("ping_ms")
+        near_ms = anycast.summary["mover"].get("ping_ms") if anycast is not None else None
+        out.append(Expectation(f"dns_ttl{ttl}: RTT to the serving PoP after the move above anycast's",
+                               None if far_ms is None or near_ms is None else far_ms > near_ms,
+                               f"DNS, to {m.get('ping_address')} ({far}): {far_ms} ms; anycast: {near_ms} ms "
+                               "(ICMP, right after the move)"))
+    for arm in result.arms:
+        if arm.summary:
+            n = arm.summary["failed_requests_other_clients"]
+            out.append(Expectation(f"{arm.name}: the other clients unaffected", n == 0, f"{n} failed requests"))
+    return out
+
+
+def _move_markdown(result: Result) -> list[str]:
+    assert result.move is not None
+    mv = result.move
+    lines = [f"`{mv['client']}` moves from {mv['from']} (served by {mv['far_pop']}) to {mv['to']} (whose PoP is "
+             f"{mv['near_pop']}); each arm moves it back at its end.", "",
+             "| arm | RTT right after the move (ping) | first answer after the move | on the near PoP after | "
+             "cached answer ran out after | requests after the move by PoP | new-connection request far / near | "
+             "failed (by class) | other clients' failures |", "|---|---|---|---|---|---|---|---|---|"]
+    for arm in result.arms:
+        if not arm.summary:
+            lines.append(f"| {arm.name} | not run: {arm.error or result.error} | | | | | | | |")
+            continue
+        m = arm.summary["mover"]
+        first = m["first_after_move"]
+        shown = "-" if first is None else \
+            f"{first['pop']} at {first['after_s']:.2f} s ({first['conn']}, {first['ms']} ms)"
+        classes = ", ".join(f"{k} {v}" for k, v in sorted(m["failed_by_class"].items())) or "none"
+        by_pop = ", ".join(f"{p} {n}" for p, n in m["requests_after_move"].items()) or "none"
+        rtts = " / ".join("-" if v is None else f"{v:g} ms" for v in (
+            m["new_conn_ms_far_after_move"], m["new_conn_ms_near_after_move"]))
+        ping = "-" if m.get("ping_ms") is None else f"{m['ping_ms']:g} ms to {m['ping_address']}"
+        lines.append(f"| {arm.name} | {ping} | {shown} | {_secs(m['on_near_pop_s'])} | "
+                     f"{_secs(m.get('cache_expires_after_move_s'))} | {by_pop} | {rtts} | {m['failed']} ({classes}) | "
+                     f"{arm.summary['failed_requests_other_clients']} |")
+    return lines
+
+
 def _secs(value: Any) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
 
 def markdown(result: Result) -> str:
-    lines = [f"# Anycast against DNS steering: {result.fault} at {result.pop}", ""]
+    event = f"{result.move['client']} moves to {result.move['to']}" if result.move else \
+        f"{result.fault} at {result.pop}"
+    lines = [f"# Anycast against DNS steering: {event}", ""]
     h = result.health
     r = result.resolvers
     s = result.settings
@@ -72,6 +146,12 @@ def markdown(result: Result) -> str:
               f"load {s.keepalive_hz:g}+{s.new_conn_hz:g} requests/s per client. "
               f"{'Complete' if result.complete else 'INCOMPLETE: ' + str(result.error)}; took "
               f"{result.finished - result.started:.0f} s of a {result.budget_s:.0f} s budget.", ""]
+    if result.move is not None:
+        lines += _move_markdown(result)
+        lines += ["", "Expectations:", ""]
+        lines += [f"- {'PASS' if e.passed else 'FAIL' if e.passed is False else 'NOT RUN'} {e.name}: {e.message}"
+                  for e in expectations(result)]
+        return "\n".join(lines) + "\n"
     lines += ["| arm | affected clients | outage p50 / p95 / max | model | gdnsd marked it DOWN | "
               "failed requests (by class) | other clients' failures | resolver changed p50 | client on new PoP p50 | "
               "still failing after 5/15/30 s |",
@@ -145,7 +225,9 @@ def timelines_png(result: Result, arms: list[Arm], pops: list[str], path: Path) 
             failed = [r.t - arm.fault_t for r in rows if r.error is not None]
             ax.scatter(failed, [y] * len(failed), s=14, marker="x", color="red", linewidths=0.8)
         ax.axvline(0, color="red", linestyle="--", linewidth=1)
-        ax.text(0, len(clients) - 0.4, f" {result.fault} at {result.pop}", color="red", fontsize=8, va="bottom")
+        label = f" {result.move['client']} moves to {result.move['to']}" if result.move else \
+            f" {result.fault} at {result.pop}"
+        ax.text(0, len(clients) - 0.4, label, color="red", fontsize=8, va="bottom")
         if arm.restore_t is not None:
             x = arm.restore_t - arm.fault_t
             ax.axvline(x, color="green", linestyle="--", linewidth=1)

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..drills.http_load import RequestFailed
-from ..plan import Plan
+from ..runtime.state import RunningLab
 from .dnsquery import query_async
 from .plan import SteeringPlan
 
@@ -33,7 +33,7 @@ class Lookup:
 
 @dataclass
 class StubResolver:
-    plan: Plan
+    lab: RunningLab  # its plan says each client's ISP now (a moved client asks its new ISP's resolver)
     steering: SteeringPlan
     name: str  # the name every client asks for
     policy: CachePolicy
@@ -42,12 +42,17 @@ class StubResolver:
     lookups: list[Lookup] = field(default_factory=list)
     _cache: dict[str, tuple[str, float]] = field(default_factory=dict)  # client -> (address, until monotonic)
 
+    def cached(self, client: str) -> str | None:
+        """The address the client would use now without asking (None: it would ask)."""
+        entry = self._cache.get(client)
+        return entry[0] if entry is not None and entry[1] > time.monotonic() else None
+
     async def __call__(self, client: str) -> str:
         now = time.monotonic()
         cached = self._cache.get(client)
         if cached is not None and cached[1] > now:
             return cached[0]
-        resolver = self.steering.resolver_of_client(self.plan, client)
+        resolver = self.steering.resolver_of_client(self.lab.plan, client)
         answer = await query_async(self.pid_of[client], str(resolver.address), self.name, self.timeout_s)
         if answer is None or answer.address is None:
             self.lookups.append(Lookup(time.time(), client, None, None, None))

@@ -94,3 +94,23 @@ def test_a_crash_anycast_recovers_in_under_a_second_dns_waits_for_detection_and_
     assert all(e.passed for e in expectations(result)), [(e.name, e.message) for e in expectations(result)]
     written = {p.name for p in write_reports(result, tmp_path, [p.name for p in lab.running.plan.pops])}
     assert {"report.json", "report.md", "junit.xml", "timeline-ttl5.png"} <= written
+
+
+def test_a_move_anycast_serves_the_next_request_near_dns_keeps_the_far_pop_until_the_ttl(lab: Lab) -> None:
+    settings = Settings(ttls=[5], move=("dtag-c1", "comcast"))
+    result = run_experiment(lab.running, settings)
+    assert result.complete, result.error
+    assert result.move == {"client": "dtag-c1", "from": "dtag", "to": "comcast", "near_pop": "iad", "far_pop": "fra"}
+    anycast, dns = result.arm("anycast").summary["mover"], result.arm("dns-ttl5").summary["mover"]
+    assert anycast["first_after_move"]["pop"] == "iad" and anycast["on_near_pop_s"] < 1.0, anycast
+    # DNS: on fra (across the Atlantic now) until the answer it holds runs out, then comcast's resolver's iad.
+    expires = dns["cache_expires_after_move_s"]
+    assert expires is not None and expires >= 3.5, dns  # moved just after a fresh answer (TTL 5 s)
+    assert dns["requests_after_move"].get("fra", 0) > 0 and dns["on_near_pop_s"] >= expires - 0.05, dns
+    assert dns["on_near_pop_s"] <= expires + settings.timeout_s + 2 * settings.interval_s, dns
+    assert dns["ping_address"] == str(lab.running.plan.unicast_of("fra"))
+    assert dns["ping_ms"] > 3 * anycast["ping_ms"], (dns, anycast)  # the far PoP, not the near one
+    for arm in result.arms:
+        assert arm.summary["failed_requests_other_clients"] == 0, arm.name
+    assert all(e.passed for e in expectations(result)), [(e.name, e.message) for e in expectations(result)]
+    assert steering_plan(lab.running.plan) is not None and lab.running.plan.nodes["dtag-c1"].isp == "dtag"

@@ -76,7 +76,7 @@ def test_two_movers_get_different_pairs_and_going_home_restores_the_plan(tmp_pat
         back = moves.rehomed(both, first, home1, (link1.a_address, link1.b_address), link1.shaping, at1)
         back = moves.rehomed(back, second, home2, (link2.a_address, link2.b_address), link2.shaping, at2)
         assert _fingerprint(back) == _fingerprint(plan)
-        assert planfile_bytes(back, tmp_path / "a") == planfile_bytes(plan, tmp_path / "b")  # the very plan.json, order and all
+        assert planfile_bytes(back, tmp_path / "a") == planfile_bytes(plan, tmp_path / "b")  # byte for byte
 
 
 def test_bad_moves_are_refused_before_anything(topologies_dir: Path) -> None:

@@ -10,7 +10,7 @@ from anycastlab.cli.main import cli
 from anycastlab.drills.http_load import HttpRecord, KeepAlive
 from anycastlab.model import load_topology
 from anycastlab.plan import build_plan
-from anycastlab.steering.experiment import Arm, Result, Settings, budget_s, default_pop, model
+from anycastlab.steering.experiment import Arm, Result, Settings, budget_s, default_pop, model, move_model
 from anycastlab.steering.report import expectations, junit_xml, markdown
 from anycastlab.steering.stub import PRESETS
 from anycastlab.steering.topology import with_steering
@@ -36,6 +36,13 @@ def test_model_is_detection_plus_resolver_ttl_plus_floor() -> None:
     assert m["outage_max_s"] == 5.0 + 5 + 0
     assert model(sp, "crash", 5, PRESETS["chromium"])["outage_max_s"] == 5.0 + 5 + 60
     assert model(sp, "withdraw", 5, PRESETS["ttl"])["outage_max_s"] == 0.0  # the unicast /32 stays
+
+
+def test_a_moved_dns_client_holds_its_answer_for_the_ttl_or_its_floor() -> None:
+    _, sp = plan_and_steering()
+    assert move_model(sp, 5, PRESETS["ttl"])["near_by_max_s"] == 5.0
+    assert move_model(sp, 5, PRESETS["chromium"])["near_by_max_s"] == 60.0
+    assert budget_s(Settings(ttls=[5], move=("dtag-c1", "comcast")), sp) < budget_s(Settings(ttls=[5]), sp)
 
 
 def test_budget_covers_every_arm_and_default_pop_avoids_the_origins_pop() -> None:
@@ -102,6 +109,8 @@ def test_analysis_and_expectations_on_made_up_records() -> None:
     (["--fault", "melt"], "'melt' is not one of"),
     (["--cache", "firefox"], "'firefox' is not one of"),
     (["--fault-duration", "0.5"], "between 1 and 600 seconds"),
+    (["--move", "dtag-c1"], "is not CLIENT:ISP"),
+    (["--move", "dtag-c1:comcast", "--fault", "crash"], "give it without --fault and --pop"),
 ])
 def test_bad_options_are_usage_errors(args: list[str], words: str) -> None:
     out = CliRunner().invoke(cli, ["steering", *args])
