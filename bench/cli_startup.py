@@ -62,7 +62,7 @@ def wall(argv: list[str]) -> float:
 
 
 def phases(lab: str) -> dict[str, float]:
-    runs = [json.loads(subprocess.run([sys.executable, "-c", STATUS_PHASES, lab, phase], capture_output=True,
+    runs = [json.loads(subprocess.run([sys.executable, "-P", "-c", STATUS_PHASES, lab, phase], capture_output=True,
                                       text=True, check=True, timeout=60).stdout)
             for _ in range(RUNS) for phase in ("topology", "status")]
     return {key: statistics.median(run[key] for run in runs if key in run) for key in ("startup", "topology", "status")}
@@ -89,7 +89,7 @@ def main() -> None:
         for verb in (["exec", "--lab", lab.name, "ams", "--", "true"], ["nodes", "--lab", lab.name],
                      ["status", "--lab", lab.name]):
             seconds = wall([CLI, *verb])
-            start = wall([sys.executable, "-c", STARTUP, verb[0], lab.name, "ams"])
+            start = wall([sys.executable, "-P", "-c", STARTUP, verb[0], lab.name, "ams"])  # -P: no cwd on sys.path
             print(f"{verb[0]:7} start-up {start:.3f} s ({start / TARGET_S:.2f}x the {TARGET_S} s target, "
                   f"{start / python:.1f}x python alone); whole verb {seconds:.3f} s")
         split = phases(lab.name)
