@@ -38,6 +38,7 @@ from . import service
 from .dnsquery import query
 from .plan import SteeringPlan, steering_plan
 from .stub import PRESETS, CachePolicy, StubResolver
+from .tls import TlsSessions
 
 FAULTS = ("crash", "withdraw", "proxy-crash")
 RESTORE_ALLOWANCE_S = 30.0  # a crash's restore waits for routes and the proxy (bounded inside faults.py)
@@ -176,6 +177,7 @@ class Arm:
     answers: list[Answer] = field(default_factory=list)
     states: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     summary_extra: dict[str, Any] = field(default_factory=dict)  # measured at the event (a move's ping)
+    tls_resumed: dict[str, bool | None] = field(default_factory=dict)  # client -> its session resumed at the end
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -273,6 +275,7 @@ def analyse_arm(arm: Arm, lab: RunningLab, pop: str, load: http_load.HttpLoad, s
             "used_new_pop_s": None if moved is None else round(moved - arm.fault_t, 3),
             "keepalive_at_fault": len(alive), "keepalive_survived": len(survived) == len(alive) if alive else None,
             "request_ms_median_after": round(statistics.median(ok_ms), 2) if ok_ms else None,
+            "tls_session_resumed": arm.tls_resumed.get(c.name),
         }
         if arm.kind == "dns":
             before, changed = _first_change(arm.answers, isp, arm.fault_t)
@@ -292,6 +295,8 @@ def analyse_arm(arm: Arm, lab: RunningLab, pop: str, load: http_load.HttpLoad, s
         "still_failing_after": still,
         "requests": len(records),
         "keepalive_survived": sum(1 for c in arm.clients if c["keepalive_survived"]),
+        "tls_resumed_affected": sum(1 for c in affected if c["tls_session_resumed"]),
+        "tls_resumed_others": sum(1 for c in others if c["tls_session_resumed"]),
         "keepalive_at_fault": sum(1 for c in arm.clients if c["keepalive_at_fault"]),
     }
     down = next((t for t, st in arm.states if t >= arm.fault_t and not st.get(pop, "UP").startswith("UP")), None)
@@ -321,6 +326,7 @@ def analyse_move(arm: Arm, lab: RunningLab, move: dict[str, str], load: http_loa
     after = [r for r in mine if t0 <= r.t < end]
     ok = [r for r in after if r.error is None]
     first = ok[0] if ok else None
+    following = after[0] if after else None  # the first request begun once the client was on its new ISP
     on_near = next((r.t for r in ok if r.pop == near), None)
     # Failed: every request the move broke, those in flight when it began as well.
     began = t0 - float(arm.summary_extra.get("move_took_s", 0.0))
@@ -330,6 +336,9 @@ def analyse_move(arm: Arm, lab: RunningLab, move: dict[str, str], load: http_loa
         "pop_before": Counter(r.pop for r in before).most_common(1)[0][0] if before else None,
         "first_after_move": None if first is None else {
             "after_s": round(first.t - t0, 3), "pop": first.pop, "conn": first.conn, "ms": round(first.ms, 2)},
+        "next_request": None if following is None else {
+            "after_s": round(following.t - t0, 3), "pop": following.pop, "error": following.error,
+            "conn": following.conn},
         "on_near_pop_s": None if on_near is None else round(on_near - t0, 3),
         "requests_after_move": {pop: sum(1 for r in ok if r.pop == pop) for pop in sorted({r.pop or "" for r in ok})},
         "failed": sum(failed.values()), "failed_by_class": dict(failed),
@@ -347,6 +356,7 @@ def analyse_move(arm: Arm, lab: RunningLab, move: dict[str, str], load: http_loa
     arm.clients = [entry] + [{"name": c.name, "isp": c.isp or "", "affected": False, "failed": others[c.name]}
                              for c in lab.plan.clients if c.name != client]
     entry.update(arm.summary_extra)
+    entry["tls_session_resumed"] = arm.tls_resumed.get(client)
     arm.summary = {"mover": entry, "failed_requests_other_clients": sum(others.values()), "requests": len(records)}
 
 
@@ -395,6 +405,23 @@ def _sleep(seconds: float, stop: threading.Event | None) -> None:
         stop.wait(max(0.0, seconds))
 
 
+def _instruments(lab: RunningLab, sp: SteeringPlan, arm: Arm, settings: Settings,
+                 window: float) -> tuple[http_load.HttpLoad, StubResolver, ResolverWatch, TlsSessions]:
+    """The arm's load (resolving through the stub), its resolver watch, and its TLS session check."""
+    clients = [c.name for c in lab.plan.clients]
+    max_s = settings.baseline_s + window + RESTORE_ALLOWANCE_S + settings.settle_s + 10.0
+    load = http_load.HttpLoad(lab, http_load.LoadSettings(
+        clients=clients, paths=LOAD_PATHS, keepalive_hz=settings.keepalive_hz, new_conn_hz=settings.new_conn_hz,
+        timeout_s=settings.timeout_s, max_s=max_s), paths.ca_dir(lab.name) / "ca.pem")
+    load.host = arm.hostname
+    stub = StubResolver(lab, sp, arm.hostname, settings.cache, {c: lab.pid(c) for c in clients})
+    load.resolve = stub
+    anycast = str(lab.plan.topology.anycast.ip)
+    tls = TlsSessions(lab, lab.directory / "steering" / "tls" / arm.name, arm.hostname, clients,
+                      (lambda _c: anycast) if arm.kind == "anycast" else stub.cached)
+    return load, stub, ResolverWatch(lab, sp, arm.hostname, max_s), tls
+
+
 def _ready_for(lab: RunningLab, sp: SteeringPlan, arm: Arm, serial: int) -> None:
     """The arm's TTL served, every PoP healthy, every resolver giving its first choice, and empty caches."""
     if arm.kind == "dns":
@@ -416,14 +443,7 @@ def run_arm(lab: RunningLab, sp: SteeringPlan, result: Result, arm: Arm, setting
     arm.model = {} if arm.kind != "dns" else move_model(sp, arm.ttl, settings.cache) if settings.move \
         else model(sp, result.fault, arm.ttl, settings.cache)
     clients = [c.name for c in lab.plan.clients]
-    max_s = settings.baseline_s + window + RESTORE_ALLOWANCE_S + settings.settle_s + 10.0
-    load = http_load.HttpLoad(lab, http_load.LoadSettings(
-        clients=clients, paths=LOAD_PATHS, keepalive_hz=settings.keepalive_hz, new_conn_hz=settings.new_conn_hz,
-        timeout_s=settings.timeout_s, max_s=max_s), paths.ca_dir(lab.name) / "ca.pem")
-    load.host = arm.hostname
-    stub = StubResolver(lab, sp, arm.hostname, settings.cache, {c: lab.pid(c) for c in clients})
-    load.resolve = stub
-    watch = ResolverWatch(lab, sp, arm.hostname, max_s)
+    load, stub, watch, tls = _instruments(lab, sp, arm, settings, window)
     undo: Callable[[], object] | None = None
     event = (f"{settings.move[0]} moves to {settings.move[1]}" if settings.move else f"{result.fault} at {result.pop}")
     progress(f"{arm.name}: {len(clients)} clients load {arm.hostname} for {settings.baseline_s:g} s, then "
@@ -434,12 +454,14 @@ def run_arm(lab: RunningLab, sp: SteeringPlan, result: Result, arm: Arm, setting
         _sleep(settings.baseline_s, None)
         if settings.move is not None and arm.kind == "dns":
             _fresh_lookup(stub, settings.move[0], arm.model["cache_hold_max_s"])
+        tls.save()
         arm.fault_t = time.time()
         with interrupts.held():  # in place whole, and known to be: the finally block undoes it
             undo = _begin(lab, result, settings)
         if settings.move is not None:
             _moved(lab, arm, settings.move[0], stub)
         _sleep(window - (time.time() - arm.fault_t), None)
+        arm.tls_resumed = tls.resume()  # where each client is served at the end of the event
         progress(f"{arm.name}: undoing {event}")
         arm.restore_t = time.time()
         undoing, undo = undo, None  # a failed restore is not tried twice

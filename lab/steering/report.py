@@ -72,10 +72,10 @@ def move_expectations(result: Result) -> list[Expectation]:
     if anycast is None:
         out.append(Expectation("anycast: next request after the move at the near PoP", None, "the arm did not finish"))
     else:
-        first = anycast.summary["mover"]["first_after_move"]
+        following = anycast.summary["mover"]["next_request"]
         out.append(Expectation("anycast: next request after the move at the near PoP",
-                               first is not None and first["pop"] == near,
-                               f"first answer after the move: {first}; near PoP {near}"))
+                               following is not None and following["pop"] == near and following["error"] is None,
+                               f"the first request begun after the move: {following}; near PoP {near}"))
     for ttl in result.settings.ttls or []:
         arm = arms.get(f"dns-ttl{ttl}")
         if arm is None:
@@ -108,10 +108,11 @@ def _move_markdown(result: Result) -> list[str]:
              f"{mv['near_pop']}); each arm moves it back at its end.", "",
              "| arm | RTT right after the move (ping) | first answer after the move | on the near PoP after | "
              "cached answer ran out after | requests after the move by PoP | new-connection request far / near | "
-             "failed (by class) | other clients' failures |", "|---|---|---|---|---|---|---|---|---|"]
+             "failed (by class) | TLS session resumed | other clients' failures |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for arm in result.arms:
         if not arm.summary:
-            lines.append(f"| {arm.name} | not run: {arm.error or result.error} | | | | | | | |")
+            lines.append(f"| {arm.name} | not run: {arm.error or result.error} | | | | | | | | |")
             continue
         m = arm.summary["mover"]
         first = m["first_after_move"]
@@ -124,8 +125,13 @@ def _move_markdown(result: Result) -> list[str]:
         ping = "-" if m.get("ping_ms") is None else f"{m['ping_ms']:g} ms to {m['ping_address']}"
         lines.append(f"| {arm.name} | {ping} | {shown} | {_secs(m['on_near_pop_s'])} | "
                      f"{_secs(m.get('cache_expires_after_move_s'))} | {by_pop} | {rtts} | {m['failed']} ({classes}) | "
+                     f"{_yes(m.get('tls_session_resumed'))} | "
                      f"{arm.summary['failed_requests_other_clients']} |")
     return lines
+
+
+def _yes(value: bool | None) -> str:
+    return "-" if value is None else "yes" if value else "no"
 
 
 def _secs(value: Any) -> str:
@@ -172,14 +178,15 @@ def markdown(result: Result) -> str:
                      f"{arm.summary['failed_requests_other_clients']} | {_secs(resolver)} | {_secs(used)} | {still} |")
     lines += ["", "Per client (affected ones):", "",
               "| arm | client | PoP before → during → end | outage | failed | resolver changed | used new PoP | "
-              "kept-alive conn survived |", "|---|---|---|---|---|---|---|---|"]
+              "kept-alive conn survived | TLS session resumed |", "|---|---|---|---|---|---|---|---|---|"]
     for arm in result.arms:
         for c in arm.clients:
             if not c["affected"]:
                 continue
             lines.append(f"| {arm.name} | {c['name']} | {c['pop_before']} → {c['pop_after']} → {c['pop_end']} | "
                          f"{c['outage_s']:.2f} s | {c['failed']} | {_secs(c.get('resolver_changed_s'))} | "
-                         f"{_secs(c['used_new_pop_s'])} | {c['keepalive_survived']} |")
+                         f"{_secs(c['used_new_pop_s'])} | {c['keepalive_survived']} | "
+                         f"{_yes(c.get('tls_session_resumed'))} |")
     lines += ["", "Expectations:", ""]
     lines += [f"- {'PASS' if e.passed else 'FAIL' if e.passed is False else 'NOT RUN'} {e.name}: {e.message}"
               for e in expectations(result)]
