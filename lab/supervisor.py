@@ -145,18 +145,16 @@ class Supervisor:
         where the node sees the host's files, else run by the node's own interpreter; anything else is run as
         it is. Each dies with the supervisor."""
         module = command.module
-        if module is not None and self.runtime is not None and self.runtime.shares_host_fs:
-            if self.zygote is None:
-                sock = self.directory / "zygote.sock"
-                proc = procs.spawn([sys.executable, "-m", "anycastlab.runtime.zygote", str(sock)],
-                                   log=self.directory / "zygote.log")
-                self.zygote = Recorded.of("zygote", proc.pid)
-                self.ledger.record("process", "zygote", pid=proc.pid, start=self.zygote.start)
-                zygote.wait_listening(sock, lambda: proc.poll() is None)
-            pid = zygote.start_service(self.directory / "zygote.sock", module[0], module[1], handle.pid, command.log)
-        else:
-            prefix, argv = command.in_node(handle)
-            pid = procs.spawn(argv, prefix=prefix, log=command.log).pid
+        if module is None or self.runtime is None or not self.runtime.shares_host_fs:
+            return service.Child(self._child)(what, command, handle)
+        if self.zygote is None:
+            sock = self.directory / "zygote.sock"
+            proc = procs.spawn([sys.executable, "-m", "anycastlab.runtime.zygote", str(sock)],
+                               log=self.directory / "zygote.log")
+            self.zygote = Recorded.of("zygote", proc.pid)
+            self.ledger.record("process", "zygote", pid=proc.pid, start=self.zygote.start)
+            zygote.wait_listening(sock, lambda: proc.poll() is None)
+        pid = zygote.start_service(self.directory / "zygote.sock", module[0], module[1], handle.pid, command.log)
         self._child(what.name, pid)
         return self.children[-1]
 

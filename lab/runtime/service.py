@@ -3,9 +3,9 @@ gdnsd and unbound): what each runs and where, how it is started, how it is check
 
 FRR's daemons have theirs in runtime/frr.py (RouterDaemons); this is the same for everything else. A Service
 says what to run (its Command), what it needs on disk first (`prepare`) and how it tells it is healthy once
-alive (`health`). Who starts it picks the launcher: the supervisor's own (its child, dying with it, forked from
-the zygote where the node sees the host's files) or `Detached` (a drill's or a test's restart, which outlives
-its caller in a session of its own). Either way the process is in the ledger under the service's name the
+alive (`health`). Who starts it picks the launcher: the supervisor's own (`Child`, dying with it, or forked
+from the zygote where the node sees the host's files) or `Detached` (a drill's or a test's restart, which
+outlives its caller in a session of its own). Either way the process is in the ledger under the service's name the
 moment it exists, and it is only ever checked or signalled as that recorded (pid, start time), so a reused
 pid is never taken for it. The contract sits in the runtime layer so the supervisor, the drills and every
 package that defines a service can all import it.
@@ -94,8 +94,12 @@ class Service(ABC):
         return "ok"
 
     def start(self, lab: RunningLab, launch: Launcher) -> Recorded:
-        self.prepare(Ledger(paths.ledger_file(lab.directory)))
-        return launch(self, self.command(), lab.handle(self.node))
+        return self.start_in(lab.handle(self.node), Ledger(paths.ledger_file(lab.directory)), launch)
+
+    def start_in(self, handle: NodeHandle, ledger: Ledger, launch: Launcher) -> Recorded:
+        """`start`, for a caller with the node's handle and the ledger but no RunningLab yet (link shaping)."""
+        self.prepare(ledger)
+        return launch(self, self.command(), handle)
 
     def recorded(self, ledger: Ledger) -> list[Recorded]:
         """Its processes the ledger names that are still alive (a restart adds one; the dead ones stay listed)."""
@@ -115,6 +119,20 @@ class Service(ABC):
 
 # Starts a service's command in its node, records the process in the ledger, and returns it.
 Launcher = Callable[[Service, Command, NodeHandle], Recorded]
+
+
+class Child:
+    """A launcher for a child of the calling process that the kernel kills if the caller dies (the
+    supervisor's: spawn from its main thread), recorded through `record` (name, pid), which ledgers it."""
+
+    def __init__(self, record: Callable[[str, int], None]) -> None:
+        self.record = record
+
+    def __call__(self, service: Service, command: Command, handle: NodeHandle) -> Recorded:
+        prefix, argv = command.in_node(handle)
+        proc = procs.spawn(argv, prefix=prefix, log=command.log)
+        self.record(service.name, proc.pid)
+        return Recorded.of(service.name, proc.pid)
 
 
 class Detached:

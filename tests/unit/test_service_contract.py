@@ -16,7 +16,8 @@ from anycastlab.plan import Plan, build_plan
 from anycastlab.runtime import paths, procs, service
 from anycastlab.runtime.handles import NodeHandle
 from anycastlab.runtime.ledger import Ledger
-from anycastlab.runtime.service import Command, Detached, Health, Recorded, Service
+from anycastlab.runtime.links.service import Releaser
+from anycastlab.runtime.service import Child, Command, Detached, Health, Recorded, Service
 from anycastlab.runtime.state import RunningLab
 from anycastlab.services import edge
 
@@ -117,6 +118,18 @@ def test_wait_healthy_names_the_unhealthy_and_the_dead(tmp_path: Path, sleeper: 
     assert service.wait_healthy([(ok, alive)], timeout=5.0) == [ok]  # dead: "down", at once
 
 
+def test_child_is_recorded_through_the_callers_record(tmp_path: Path) -> None:
+    fake = Fake(tmp_path / "fake.log")
+    handle = NodeHandle(pid=os.getpid(), start=None, exec=[], spawn=[], netns=[], vtysh=[], python="python3")
+    recorded: list[tuple[str, int]] = []
+    process = Child(lambda name, pid: recorded.append((name, pid)))(fake, fake.command(), handle)
+    try:
+        assert recorded == [("n1/fake", process.pid)] and process.alive()
+    finally:
+        service.stop([process], grace=1.0)
+    assert not process.alive()
+
+
 def test_detached_runs_in_its_own_session_and_is_ledgered(tmp_path: Path) -> None:
     ledger = Ledger(paths.ledger_file(tmp_path))
     fake = Fake(tmp_path / "fake.log")
@@ -142,3 +155,5 @@ def test_the_lab_services_keep_their_ledger_names_logs_and_commands() -> None:
     assert proxies[0].command().module == ("anycastlab", edge.proxy_argv(plan, "t", pop)[3:])
     prober = Prober(plan, "t")
     assert prober.name == "backbone/prober" and prober.command().netns_only and prober.command().module is None
+    releaser = Releaser(paths.lab_dir("t"), plan.nodes[next(iter(plan.nodes))].name, Path("r.json"), Path("r.log"))
+    assert releaser.name == "links/releaser" and releaser.command().netns_only

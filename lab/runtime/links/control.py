@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,10 +26,13 @@ from ... import interrupts, units
 from ...errors import LabError, UnknownNodeError
 from ...plan import Link, Plan
 from ...shaping import Shaping
-from .. import paths, procs
+from .. import handles, paths, procs
 from ..handles import NodeHandle
+from ..ledger import Ledger
+from ..service import Child
 from . import kernel
 from .kernel import Mechanism
+from .service import Releaser
 
 REPORT_FILE = "releaser.json"
 RELEASER_LOG = "links-releaser.log"
@@ -130,11 +132,10 @@ def _spawn_releaser(directory: Path, state: dict[str, Any], child: Callable[[str
     """Start the releaser in the first node's namespace (never the host's); returns its state entry.
 
     It dies with the calling process (the supervisor), so call this only from the supervisor's main thread."""
-    argv = [sys.executable, "-m", "anycastlab.runtime.links.releaser", "--state", str(paths.links_file(directory)),
-            "--report", str(directory / REPORT_FILE)]
-    proc = procs.spawn(argv, prefix=state["netns"], log=directory / RELEASER_LOG)
-    child("links/releaser", proc.pid)
-    return {"pid": proc.pid, "start": procs.start_time(proc.pid), "restarts": 0}
+    node = next(iter(state["pids"]))  # the first node, whose namespace state["netns"] enters
+    releaser = Releaser(directory, node, directory / REPORT_FILE, directory / RELEASER_LOG)
+    process = releaser.start_in(handles.load(directory)[1][node], Ledger(paths.ledger_file(directory)), Child(child))
+    return {"pid": process.pid, "start": process.start, "restarts": 0}
 
 
 _checked: dict[Path, float] = {}  # run directory -> when ensure_releaser may look again (monotonic)
