@@ -83,8 +83,13 @@ def certificate_names(plan: Plan) -> list[str]:
     return names
 
 
+def proxy_health(lab: str, pop: str) -> Health:
+    """A PoP's proxy as its management socket answers (0.5 s at most): the Proxy service's health check."""
+    return mgmt.health_state(proxy_socket(lab, pop), timeout=0.5)
+
+
 def proxy_healthy(lab: str, pop: str) -> bool:
-    return mgmt.health(proxy_socket(lab, pop), timeout=0.5)
+    return proxy_health(lab, pop) == "ok"
 
 
 def _pop_dir(lab: str, pop: str, ledger: Ledger) -> Path:
@@ -135,7 +140,7 @@ class Proxy(PopService):
         ensure_ca(paths.ca_dir(self.lab))
 
     def health(self) -> Health:
-        return mgmt.health_state(proxy_socket(self.lab, self.pop), timeout=0.5)
+        return proxy_health(self.lab, self.pop)
 
 
 class Origin(Service):
