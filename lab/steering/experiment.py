@@ -418,7 +418,7 @@ def _instruments(lab: RunningLab, sp: SteeringPlan, arm: Arm, settings: Settings
     load.resolve = stub
     anycast = str(lab.plan.topology.anycast.ip)
     tls = TlsSessions(lab, lab.directory / "steering" / "tls" / arm.name, arm.hostname, clients,
-                      (lambda _c: anycast) if arm.kind == "anycast" else stub.cached)
+                      (lambda _c: anycast) if arm.kind == "anycast" else stub.last)
     return load, stub, ResolverWatch(lab, sp, arm.hostname, max_s), tls
 
 

@@ -176,6 +176,10 @@ def markdown(result: Result) -> str:
                      f"{o['max']:.2f} s | {model} | {_secs(arm.summary.get('health_down_s'))} | "
                      f"{arm.summary['failed_requests']} ({classes}) | "
                      f"{arm.summary['failed_requests_other_clients']} | {_secs(resolver)} | {_secs(used)} | {still} |")
+    resumed = [f"{a.name}: affected {a.summary['tls_resumed_affected']}/{a.summary['affected_clients']}, others "
+               f"{a.summary['tls_resumed_others']}/{len(a.clients) - a.summary['affected_clients']}"
+               for a in result.arms if a.summary]
+    lines += ["", "TLS sessions (openssl's, saved before the fault) resumed at its end: " + "; ".join(resumed) + "."]
     lines += ["", "Per client (affected ones):", "",
               "| arm | client | PoP before → during → end | outage | failed | resolver changed | used new PoP | "
               "kept-alive conn survived | TLS session resumed |", "|---|---|---|---|---|---|---|---|---|"]

@@ -47,6 +47,11 @@ class StubResolver:
         entry = self._cache.get(client)
         return entry[0] if entry is not None and entry[1] > time.monotonic() else None
 
+    def last(self, client: str) -> str | None:
+        """The address the client got from its last answer, held or just expired (what it is using now)."""
+        entry = self._cache.get(client)
+        return entry[0] if entry is not None else None
+
     async def __call__(self, client: str) -> str:
         now = time.monotonic()
         cached = self._cache.get(client)
