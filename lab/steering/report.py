@@ -130,6 +130,12 @@ def _move_markdown(result: Result) -> list[str]:
     return lines
 
 
+def _p50(summary: dict[str, Any], key: str) -> float | None:
+    """A median over the clients it applies to; None (shown "-") when none did (nothing changed)."""
+    found = summary.get(key) or {}
+    return found.get("p50") if found.get("n") else None
+
+
 def _yes(value: bool | None) -> str:
     return "-" if value is None else "yes" if value else "no"
 
@@ -169,8 +175,8 @@ def markdown(result: Result) -> str:
         o = arm.summary["outage_s"]
         model = f"{arm.model['outage_min_s']:g}-{arm.model['outage_max_s']:g} s" if arm.model else "BGP convergence"
         classes = ", ".join(f"{k} {v}" for k, v in sorted(arm.summary["failed_by_class"].items())) or "none"
-        resolver = arm.summary.get("resolver_changed_s", {}).get("p50") if arm.kind == "dns" else None
-        used = arm.summary.get("used_new_pop_s", {}).get("p50") if arm.kind == "dns" else None
+        resolver, used = (_p50(arm.summary, "resolver_changed_s"), _p50(arm.summary, "used_new_pop_s")) \
+            if arm.kind == "dns" else (None, None)
         still = " / ".join(str(v) for v in arm.summary["still_failing_after"].values())
         lines.append(f"| {arm.name} | {arm.summary['affected_clients']} | {o['p50']:.2f} / {o['p95']:.2f} / "
                      f"{o['max']:.2f} s | {model} | {_secs(arm.summary.get('health_down_s'))} | "
