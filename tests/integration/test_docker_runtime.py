@@ -201,3 +201,17 @@ def test_stats_purge_and_graph_act_on_containers(dlab: Lab, tmp_path: Path) -> N
     out = cli(dlab, "graph", "--out", str(graph))
     assert out.returncode == 0, out.stderr
     assert b"<svg" in graph.read_bytes()[:2000] and pop.encode() in graph.read_bytes()
+
+
+def test_a_client_moves_between_containers_and_back(dlab: Lab) -> None:
+    out = cli(dlab, "move", "dtag-c1", "comcast", "--json")
+    assert out.returncode == 0, out.stderr
+    try:
+        data = json.loads(cli(dlab, "probe", "--json").stdout)
+        mover = next(c for c in data["clients"] if c["name"] == "dtag-c1")
+        assert mover["isp"] == "comcast" and mover["agree"] and mover["pop"] == "iad", mover
+        assert mover["address"] == json.loads(out.stdout)[0]["address"]
+    finally:
+        back = cli(dlab, "move", "dtag-c1", "--home")
+    assert back.returncode == 0, back.stderr
+    assert catchment(dlab)["dtag-c1"] == "fra"
