@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import observe
@@ -43,7 +44,7 @@ from ..edge.mgmt import MgmtError, call
 from ..errors import LabError
 from ..predict import predict
 from ..probes.watch import ProbeRecord, watch
-from ..runtime import paths
+from ..runtime import paths, planfile
 from ..runtime.state import RunningLab
 from . import layout
 
@@ -133,6 +134,7 @@ class Collector:
         self._sweep = [("announcing", p.name) for p in self.plan.pops] + [("sessions", r.name)
                                                                          for r in self.plan.routers]
         self._topology = self._build_topology()
+        self._plan_seen = _mtime(paths.plan_file(lab.directory))
 
     # -- what a page gets first --------------------------------------------------------------------------
 
@@ -142,7 +144,8 @@ class Collector:
     def _build_topology(self) -> dict[str, Any]:
         plan = self.plan
         placed = layout.place(plan)
-        prediction = predict(plan.topology).clients()
+        routes = predict(plan.topology)  # per ISP: a moved client is predicted where it is now
+        prediction = {c.name: routes.pops_of(c.isp or "") for c in plan.clients}
         pops = [p.name for p in plan.pops]
         nodes = [{"name": name, "role": node.role, "asn": node.asn, "isp": node.isp,
                   "lat": round(placed[name].lat, 4), "lon": round(placed[name].lon, 4), "placed": placed[name].how}
@@ -192,6 +195,19 @@ class Collector:
             with contextlib.suppress(BaseException):
                 await asyncio.shield(stopping)
             self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _follow_plan(self) -> None:
+        """A client moved (`anycastlab move`, a drill's move step) rewrote plan.json: the page gets the new map."""
+        seen = _mtime(paths.plan_file(self.lab.directory))
+        if seen == self._plan_seen or seen is None:
+            return
+        self._plan_seen = seen
+        try:
+            self.plan = self.lab.plan = planfile.load(self.lab.directory)
+        except (OSError, ValueError, LabError):  # half-written or gone (the lab is going down): next time
+            return
+        self._topology = self._build_topology()
+        self.publish("topology", self._topology)
 
     def _drill_running(self) -> bool:
         return self.reader.drill is not None and self.reader.drill.running
@@ -393,6 +409,7 @@ class Collector:
                     self.clients[client] = {"pop": pop, "rtt_ms": rtt, "lost": pop is None, "t": t,
                                             "source": "drill probes", "error": None if pop else "probe lost"}
                 self.publish("probes", records)
+            self._follow_plan()
             drill = self.reader.drill
             if began:
                 steps_seen = 0
@@ -421,6 +438,13 @@ def _drill_json(drill: live.LiveDrill | None) -> dict[str, Any] | None:
             "clients": start.get("clients", []), "rate_hz": start.get("rate_hz"), "running": drill.running,
             "steps": drill.steps, "fault_t": faults[0]["t"] if faults else None,
             "restore_t": restores[0]["t"] if restores else None, "end": drill.end, "active_faults": active}
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _size(path: Any) -> int:

@@ -216,6 +216,33 @@ def raw(port: int, request: bytes) -> bytes:
         return data
 
 
+def test_a_client_moved_from_the_cli_moves_on_the_page(default_lab: Lab, web: tuple[Any, str], browser: Any) -> None:
+    _, url = web
+    browser.get(url)
+    row = ("const r = document.querySelector('#catchments tr[data-client=\"dtag-c1\"]');"
+           "return r && [r.children[1].textContent, r.dataset.pop, r.children[3].textContent]")
+    assert wait_for(lambda: (got := browser.execute_script(row)) and got[1] == "fra" and got, 15)
+    cli = str(Path(sys.executable).parent / "anycastlab")
+    out = subprocess.run([cli, "move", "dtag-c1", "comcast", "--lab", default_lab.name], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    try:
+        # the map is redrawn with the client on comcast, predicted and measured at iad
+        moved = wait_for(lambda: (got := browser.execute_script(row)) and got[0].startswith("comcast")
+                         and got[1] == "iad" and got, 15)
+        assert moved and moved[2] == "iad", browser.execute_script(row)
+        with urllib.request.urlopen(url + "api/topology", timeout=5) as resp:
+            topo = json.loads(resp.read())
+        assert {"a": "comcast", "b": "dtag-c1", "kind": "access"} in topo["links"]
+        assert next(n for n in topo["nodes"] if n["name"] == "dtag-c1")["isp"] == "comcast"
+    finally:
+        back = subprocess.run([cli, "move", "dtag-c1", "--home", "--lab", default_lab.name], capture_output=True,
+                              text=True, timeout=60)
+    assert back.returncode == 0, back.stderr
+    assert wait_for(lambda: (got := browser.execute_script(row)) and got[0].startswith("dtag") and got[1] == "fra", 15)
+    assert errors_in(browser.get_log("browser")) == []
+
+
 def test_malformed_requests_get_4xx_and_the_server_keeps_serving(web: tuple[subprocess.Popen[str], str]) -> None:
     proc, url = web
     port = int(url.rsplit(":", 1)[1].strip("/"))
