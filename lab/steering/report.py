@@ -104,15 +104,14 @@ def move_expectations(result: Result) -> list[Expectation]:
 def _move_markdown(result: Result) -> list[str]:
     assert result.move is not None
     mv = result.move
+    columns = ["arm", "RTT right after the move (ping)", "first answer after the move", "on the near PoP after",
+               "cached answer ran out after", "requests after the move by PoP", "new-connection request far / near",
+               "failed (by class)", "TLS session resumed", "other clients' failures"]
     lines = [f"`{mv['client']}` moves from {mv['from']} (served by {mv['far_pop']}) to {mv['to']} (whose PoP is "
-             f"{mv['near_pop']}); each arm moves it back at its end.", "",
-             "| arm | RTT right after the move (ping) | first answer after the move | on the near PoP after | "
-             "cached answer ran out after | requests after the move by PoP | new-connection request far / near | "
-             "failed (by class) | TLS session resumed | other clients' failures |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"{mv['near_pop']}); each arm moves it back at its end.", "", *_header(columns)]
     for arm in result.arms:
         if not arm.summary:
-            lines.append(f"| {arm.name} | not run: {arm.error or result.error} | | | | | | | | |")
+            lines.append(_not_run(result, arm, len(columns)))
             continue
         m = arm.summary["mover"]
         first = m["first_after_move"]
@@ -158,19 +157,29 @@ def markdown(result: Result) -> str:
               f"load {s.keepalive_hz:g}+{s.new_conn_hz:g} requests/s per client. "
               f"{'Complete' if result.complete else 'INCOMPLETE: ' + str(result.error)}; took "
               f"{result.finished - result.started:.0f} s of a {result.budget_s:.0f} s budget.", ""]
-    if result.move is not None:
-        lines += _move_markdown(result)
-        lines += ["", "Expectations:", ""]
-        lines += [f"- {'PASS' if e.passed else 'FAIL' if e.passed is False else 'NOT RUN'} {e.name}: {e.message}"
-                  for e in expectations(result)]
-        return "\n".join(lines) + "\n"
-    lines += ["| arm | affected clients | outage p50 / p95 / max | model | gdnsd marked it DOWN | "
-              "failed requests (by class) | other clients' failures | resolver changed p50 | client on new PoP p50 | "
-              "still failing after 5/15/30 s |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += _move_markdown(result) if result.move is not None else _fault_markdown(result)
+    lines += ["", "Expectations:", ""]
+    lines += [f"- {'PASS' if e.passed else 'FAIL' if e.passed is False else 'NOT RUN'} {e.name}: {e.message}"
+              for e in expectations(result)]
+    return "\n".join(lines) + "\n"
+
+
+def _header(columns: list[str]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def _not_run(result: Result, arm: Arm, columns: int) -> str:
+    return f"| {arm.name} | not run: {arm.error or result.error} |" + " |" * (columns - 2)
+
+
+def _fault_markdown(result: Result) -> list[str]:
+    columns = ["arm", "affected clients", "outage p50 / p95 / max", "model", "gdnsd marked it DOWN",
+               "failed requests (by class)", "other clients' failures", "resolver changed p50",
+               "client on new PoP p50", "still failing after 5/15/30 s"]
+    lines = _header(columns)
     for arm in result.arms:
         if not arm.summary:
-            lines.append(f"| {arm.name} | not run: {arm.error or result.error} | | | | | | | | |")
+            lines.append(_not_run(result, arm, len(columns)))
             continue
         o = arm.summary["outage_s"]
         model = f"{arm.model['outage_min_s']:g}-{arm.model['outage_max_s']:g} s" if arm.model else "BGP convergence"
@@ -197,10 +206,7 @@ def markdown(result: Result) -> str:
                          f"{c['outage_s']:.2f} s | {c['failed']} | {_secs(c.get('resolver_changed_s'))} | "
                          f"{_secs(c['used_new_pop_s'])} | {c['keepalive_survived']} | "
                          f"{_yes(c.get('tls_session_resumed'))} |")
-    lines += ["", "Expectations:", ""]
-    lines += [f"- {'PASS' if e.passed else 'FAIL' if e.passed is False else 'NOT RUN'} {e.name}: {e.message}"
-              for e in expectations(result)]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def junit_xml(result: Result) -> str:
