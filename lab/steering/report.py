@@ -60,8 +60,8 @@ def expectations(result: Result) -> list[Expectation]:
 
 def move_expectations(result: Result) -> list[Expectation]:
     """After a move: anycast serves the next request from the near PoP; DNS keeps the far PoP until the mover's
-    cached answer runs out and takes the near one within a request timeout (and one interval) after; the RTT on a
-    ping right after the move is lower under anycast than to the far PoP's address DNS left it with; nobody else
+    cached answer runs out and takes the near one within a request timeout (and one interval) after; a ping right
+    after the move is faster under anycast than to the far PoP's address DNS left the client with; nobody else
     fails."""
     assert result.move is not None
     near, far = result.move["near_pop"], result.move["far_pop"]
