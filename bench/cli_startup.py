@@ -38,7 +38,8 @@ state.node_handle(lab, node) if verb == "exec" else state.attach(lab)
 """
 
 # status's phases, each run in a fresh interpreter: start-up, then either the topology's validation alone
-# (`topology`) or lab_status, the verb's whole work (`status`: the validation, then FRR asked).
+# (`topology`: what status paid before plan.json carried the topology's facts) or lab_status, the verb's whole
+# work (`status`: every router's FRR asked).
 STATUS_PHASES = """
 import json, sys, time
 t0 = time.perf_counter()
@@ -94,7 +95,7 @@ def main() -> None:
                   f"{start / python:.1f}x python alone); whole verb {seconds:.3f} s")
         split = phases(lab.name)
         print(f"status's phases: start-up {split['startup']:.3f} s after the interpreter's; topology "
-              f"validation alone {split['topology']:.3f} s; lab_status (the validation, then every router's FRR asked) "
+              f"validation alone {split['topology']:.3f} s; lab_status (every router's FRR asked; no validation) "
               f"{split['status']:.3f} s")
     for module in ("anycastlab.cli.exec_", "anycastlab.cli.nodes", "anycastlab.cli.status"):
         found = imports(module)

@@ -71,8 +71,8 @@ def predicted_pop(plan: Plan, isp: str, vty_of: Callable[[str], Vty]) -> str | N
     """Where the ISP's clients should land: with `bgp.multipath` off, the PoP its router's best path
     leads to (each router installs that one path); with it on, the PoPs its FIB reaches, hop by hop,
     joined by "|" when several. `vty_of` reaches each router (RunningLab.vty)."""
-    if not plan.topology.bgp.multipath:
-        return pop_of(plan, best_path(vty_of(isp), plan.topology.anycast.network))
+    if not plan.multipath:
+        return pop_of(plan, best_path(vty_of(isp), plan.anycast.network))
     pops = fib_pops(plan, isp, vty_of)
     return TIE.join(pops) or None
 
@@ -82,10 +82,10 @@ def predicted_pop_sets(plan: Plan, vty_of: Callable[[str], Vty],
     """Each eyeball's predicted PoPs (one with multipath off; the FIB-reachable set with it on); a router
     that cannot be asked predicts nothing (an empty list)."""
     names = sorted(isps) if isps is not None else [e.name for e in plan.eyeballs]
-    if not plan.topology.bgp.multipath:
+    if not plan.multipath:
         def one(isp: str) -> tuple[str, list[str]]:
             try:
-                pop = pop_of(plan, best_path(vty_of(isp), plan.topology.anycast.network))
+                pop = pop_of(plan, best_path(vty_of(isp), plan.anycast.network))
             except LabError:
                 pop = None
             return isp, [pop] if pop else []
@@ -98,7 +98,7 @@ def predicted_pop_sets(plan: Plan, vty_of: Callable[[str], Vty],
 
 def _fib_next_hops_of(plan: Plan, vty: Vty) -> list[str]:
     """The neighbours a router's FIB forwards the anycast address to (interfaces are named after them)."""
-    prefix = str(plan.topology.anycast.network)
+    prefix = str(plan.anycast.network)
     data = vtysh_json(vty, f"show ip route {prefix} json")
     out: list[str] = []
     for entry in data.get(prefix, []) if isinstance(data, dict) else []:
@@ -157,7 +157,7 @@ def fib_pops(plan: Plan, start: str, vty_of: Callable[[str], Vty]) -> list[str]:
 
 def announcing(plan: Plan, vty: Vty) -> bool:
     """Whether the PoP behind `vty` originates the anycast /32 and advertises it to at least one neighbour."""
-    path = best_path(vty, plan.topology.anycast.network)
+    path = best_path(vty, plan.anycast.network)
     if path is None:
         return False
     return bool(path.get("sourced") or path.get("local")) and bool(path.get("advertisedTo"))

@@ -96,9 +96,23 @@ class Plan:
     def eyeballs(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.role == "eyeball"]
 
+    # The three facts of the topology that reading a running lab's state needs; a plan read from plan.json has
+    # them saved (runtime/planfile.py), so `status` needs no topology validation.
+    @property
+    def anycast(self) -> ipaddress.IPv4Interface:
+        return self.topology.anycast
+
+    @property
+    def asn(self) -> int:
+        return self.topology.asn
+
+    @property
+    def multipath(self) -> bool:
+        return self.topology.bgp.multipath
+
     def pop_community(self, pop: str) -> str:
         number = self.nodes[pop].pop_number
-        return f"{self.topology.asn}:{POP_TAG_FUNCTION}:{number}"
+        return f"{self.asn}:{POP_TAG_FUNCTION}:{number}"
 
     def pop_by_community(self, community: str) -> str | None:
         for pop in self.pops:

@@ -52,8 +52,8 @@ def lab_status(lab: RunningLab) -> dict[str, Any]:
     return {
         "lab": lab.name,
         "runtime": lab.runtime,
-        "anycast": str(plan.topology.anycast.ip),
-        "asn": plan.topology.asn,
+        "anycast": str(plan.anycast.ip),
+        "asn": plan.asn,
         "routers": routers,
         "pops": pops,
         "clients": clients,

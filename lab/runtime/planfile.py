@@ -42,7 +42,9 @@ def _adapters() -> tuple[Any, Any]:
 
 def save(directory: Path, plan: Plan) -> None:
     nodes, links = _adapters()
-    body = b'{"nodes": ' + nodes.dump_json(plan.nodes) + b', "links": ' + links.dump_json(plan.links) + b"}\n"
+    facts = json.dumps({"anycast": str(plan.anycast), "asn": plan.asn, "multipath": plan.multipath}).encode()
+    body = (b'{"nodes": ' + nodes.dump_json(plan.nodes) + b', "links": ' + links.dump_json(plan.links)
+            + b', "facts": ' + facts + b"}\n")
     target = paths.plan_file(directory)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_bytes(body)
@@ -64,9 +66,17 @@ def load(directory: Path) -> Plan:
     try:
         nodes = _at(".nodes", _decoder(dict[str, Node]), _field(data, "nodes"))
         links = _at(".links", _decoder(list[Link]), _field(data, "links"))
+        facts = _at(".facts", _facts, data["facts"]) if "facts" in data else None  # older files: the topology's
     except _Bad as exc:
         raise LabError(f"{file}: {exc.where()}: {exc.message}") from None
-    return SavedPlan(None, nodes, links, topology_file=paths.topology_file(directory))
+    return SavedPlan(None, nodes, links, topology_file=paths.topology_file(directory), facts=facts)
+
+
+def _facts(value: Any) -> tuple[ipaddress.IPv4Interface, int, bool]:
+    data = _typed(value, dict)
+    return (_at(".anycast", _address(ipaddress.IPv4Interface), _field(data, "anycast")),
+            _at(".asn", lambda v: _typed(v, int), _field(data, "asn")),
+            _at(".multipath", lambda v: _typed(v, bool), _field(data, "multipath")))
 
 
 class SavedPlan(Plan):
@@ -74,9 +84,11 @@ class SavedPlan(Plan):
     whichever thread asks first). Equal to a Plan with the same topology, nodes and links."""
 
     def __init__(self, topology: Topology | None, nodes: dict[str, Node], links: list[Link],
-                 topology_file: Path | None = None) -> None:
+                 topology_file: Path | None = None,
+                 facts: tuple[ipaddress.IPv4Interface, int, bool] | None = None) -> None:
         if topology is None and topology_file is None:
             raise ValueError("a SavedPlan needs its topology or the file to read it from")
+        self._facts = facts
         self._topology = topology
         self._topology_file = topology_file
         self._lock = threading.Lock()
@@ -96,6 +108,18 @@ class SavedPlan(Plan):
     @topology.setter
     def topology(self, value: Topology) -> None:
         self._topology = value
+
+    @property
+    def anycast(self) -> ipaddress.IPv4Interface:
+        return self._facts[0] if self._facts is not None else self.topology.anycast
+
+    @property
+    def asn(self) -> int:
+        return self._facts[1] if self._facts is not None else self.topology.asn
+
+    @property
+    def multipath(self) -> bool:
+        return self._facts[2] if self._facts is not None else self.topology.bgp.multipath
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Plan):

@@ -79,14 +79,17 @@ import anycastlab.cli.exec_, anycastlab.cli.nodes, anycastlab.cli.status
 from anycastlab.runtime import planfile
 plan = planfile.load(Path({str(run)!r}))
 assert plan.nodes["fra"].unicast is not None
+facts = (str(plan.anycast), plan.asn, plan.multipath, plan.pop_community("fra"))  # what `status` reads
 heavy = sorted(m for m in sys.modules if m in ("pydantic", "anycastlab.model", "ruamel.yaml", "anycastlab.lifecycle"))
 assert not heavy, heavy
-print(plan.topology.asn)
+print(plan.topology.asn, *facts)
 assert "anycastlab.model" in sys.modules
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == str(plan.topology.asn)
+    topo = plan.topology
+    assert out.stdout.split() == [str(topo.asn), str(topo.anycast), str(topo.asn), str(topo.bgp.multipath),
+                                  plan.pop_community("fra")]
 
 
 def test_a_plan_file_without_newer_fields_takes_their_defaults_and_ignores_unknown_ones(tmp_path: Path) -> None:
@@ -97,8 +100,10 @@ def test_a_plan_file_without_newer_fields_takes_their_defaults_and_ignores_unkno
         node["added_later"] = 1  # as if written by a newer version
     for link in data["links"]:
         del link["shaping"]
+    del data["facts"]  # as if written before the topology's facts were saved: they come from the topology
     paths.plan_file(run).write_text(json.dumps(data))
     loaded = planfile.load(run)
+    assert (loaded.anycast, loaded.asn, loaded.multipath) == (plan.anycast, plan.asn, plan.multipath)
     assert all(n.unicast is None for n in loaded.nodes.values())
     assert all(link.shaping == type(link.shaping)() for link in loaded.links)
     assert [n.interfaces for n in loaded.nodes.values()] == [n.interfaces for n in plan.nodes.values()]
