@@ -115,3 +115,42 @@ def test_analysis_and_expectations_on_made_up_records() -> None:
 def test_bad_options_are_usage_errors(args: list[str], words: str) -> None:
     out = CliRunner().invoke(cli, ["steering", *args])
     assert out.exit_code == 2 and words in out.output, out.output
+
+
+def test_move_analysis_and_expectations_on_made_up_records() -> None:
+    from anycastlab.steering.experiment import analyse_move
+    from anycastlab.steering.report import move_expectations
+    from anycastlab.steering.stub import Lookup
+
+    plan, sp = plan_and_steering()
+    move = {"client": "dtag-c1", "from": "dtag", "to": "comcast", "near_pop": "iad", "far_pop": "fra"}
+
+    class Load:
+        def __init__(self, records: list[HttpRecord]) -> None:
+            self.records = records
+
+    class Stub:  # analyse_move reads only the lookups the stub made
+        def __init__(self, lookups: list[Lookup]) -> None:
+            self.lookups = lookups
+
+    class FakeLab:
+        def __init__(self) -> None:
+            self.plan = plan
+
+    def run(dns_switch_t: float) -> list[tuple[str, bool | None]]:
+        result = Result("x", "move", "fra", Settings(ttls=[5], move=("dtag-c1", "comcast")), 100.0, {}, {},
+                        move=move)
+        for kind, switch, ping in (("anycast", 10.0, 4.0), ("dns", dns_switch_t, 117.0)):
+            arm = Arm("anycast" if kind == "anycast" else "dns-ttl5", kind, "h", 5, fault_t=10.0, restore_t=30.0)
+            arm.summary_extra = {"move_took_s": 0.05, "ping_address": "x", "ping_ms": ping}
+            recs = [record(i * 0.25, c.name, sp.resolvers[c.isp].pops[0]) for c in plan.clients
+                    if c.name != "dtag-c1" for i in range(160)]
+            recs += [record(t, "dtag-c1", "fra" if t < switch else "iad") for t in (i * 0.25 for i in range(160))]
+            analyse_move(arm, FakeLab(), move, Load(recs), Stub([Lookup(9.9, "dtag-c1", "192.0.2.1", 5, 5.0)]))  # type: ignore[arg-type]
+            result.arms.append(arm)
+        return [(e.name, e.passed) for e in move_expectations(result)]
+
+    assert all(passed for _, passed in run(15.0)), run(15.0)  # the held answer ran out at 14.9 s
+    early = dict(run(12.0))  # at the near PoP while its answer was still held: not what DNS steering does
+    assert early["dns_ttl5: near PoP only after the cached answer runs out"] is False
+    assert early["anycast: next request after the move at the near PoP"] is True
