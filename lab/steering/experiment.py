@@ -341,6 +341,9 @@ def analyse_move(arm: Arm, lab: RunningLab, move: dict[str, str], load: http_loa
             "conn": following.conn},
         "on_near_pop_s": None if on_near is None else round(on_near - t0, 3),
         "requests_after_move": {pop: sum(1 for r in ok if r.pop == pop) for pop in sorted({r.pop or "" for r in ok})},
+        # the PoP of its last answer begun within N s of the move: still the far one?
+        "on_far_pop_after": {f"{n:g}s": (last.pop == far) if (last := next(
+            (r for r in reversed(ok) if r.t < t0 + n), None)) is not None else None for n in STILL_AFTER_S},
         "failed": sum(failed.values()), "failed_by_class": dict(failed),
         "keepalive_ms_home": _median_ms(before, far, "keepalive"),
         "keepalive_ms_far_after_move": _median_ms(ok, far, "keepalive"),

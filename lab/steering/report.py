@@ -126,6 +126,9 @@ def _move_markdown(result: Result) -> list[str]:
                      f"{_secs(m.get('cache_expires_after_move_s'))} | {by_pop} | {rtts} | {m['failed']} ({classes}) | "
                      f"{_yes(m.get('tls_session_resumed'))} | "
                      f"{arm.summary['failed_requests_other_clients']} |")
+    still = [f"{a.name}: " + " / ".join(_yes(v) for v in a.summary["mover"]["on_far_pop_after"].values())
+             for a in result.arms if a.summary]
+    lines += ["", f"Still on {mv['far_pop']} 5 / 15 / 30 s after the move: " + "; ".join(still) + "."]
     return lines
 
 

@@ -137,9 +137,13 @@ def test_move_analysis_and_expectations_on_made_up_records() -> None:
         def __init__(self) -> None:
             self.plan = plan
 
+    last: list[Result] = []
+
     def run(dns_switch_t: float) -> list[tuple[str, bool | None]]:
-        result = Result("x", "move", "fra", Settings(ttls=[5], move=("dtag-c1", "comcast")), 100.0, {}, {},
-                        move=move)
+        health = {"interval_s": 2, "timeout_s": 1, "down_after": 2, "up_after": 2, "path": "/",
+                  "detection_s": [2.0, 5.0]}
+        result = Result("x", "move", "fra", Settings(ttls=[5], move=("dtag-c1", "comcast")), 100.0, health,
+                        {"min_ttl_s": 0, "serve_expired": False, "serve_expired_ttl_s": 0}, move=move)
         for kind, switch, ping in (("anycast", 10.0, 4.0), ("dns", dns_switch_t, 117.0)):
             arm = Arm("anycast" if kind == "anycast" else "dns-ttl5", kind, "h", 5, fault_t=10.0, restore_t=30.0)
             arm.summary_extra = {"move_took_s": 0.05, "ping_address": "x", "ping_ms": ping}
@@ -148,9 +152,12 @@ def test_move_analysis_and_expectations_on_made_up_records() -> None:
             recs += [record(t, "dtag-c1", "fra" if t < switch else "iad") for t in (i * 0.25 for i in range(160))]
             analyse_move(arm, FakeLab(), move, Load(recs), Stub([Lookup(9.9, "dtag-c1", "192.0.2.1", 5, 5.0)]))  # type: ignore[arg-type]
             result.arms.append(arm)
+        last[:] = [result]
         return [(e.name, e.passed) for e in move_expectations(result)]
 
     assert all(passed for _, passed in run(15.0)), run(15.0)  # the held answer ran out at 14.9 s
+    assert "Still on fra 5 / 15 / 30 s after the move: anycast: no / no / no; dns-ttl5: yes / no / no." in markdown(
+        last[0])
     early = dict(run(12.0))  # at the near PoP while its answer was still held: not what DNS steering does
     assert early["dns_ttl5: near PoP only after the cached answer runs out"] is False
     assert early["anycast: next request after the move at the near PoP"] is True
