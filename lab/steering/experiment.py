@@ -326,7 +326,9 @@ def analyse_move(arm: Arm, lab: RunningLab, move: dict[str, str], load: http_loa
     after = [r for r in mine if t0 <= r.t < end]
     ok = [r for r in after if r.error is None]
     first = ok[0] if ok else None
-    following = after[0] if after else None  # the first request begun once the client was on its new ISP
+    # The next request: the first one begun on a new connection once the client was on its new ISP (a kept-alive
+    # connection from before the move still has the vanished address; it breaks, as in every arm).
+    following = next((r for r in after if r.conn == "new"), None)
     on_near = next((r.t for r in ok if r.pop == near), None)
     # Failed: every request the move broke, those in flight when it began as well.
     began = t0 - float(arm.summary_extra.get("move_took_s", 0.0))

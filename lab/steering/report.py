@@ -75,7 +75,7 @@ def move_expectations(result: Result) -> list[Expectation]:
         following = anycast.summary["mover"]["next_request"]
         out.append(Expectation("anycast: next request after the move at the near PoP",
                                following is not None and following["pop"] == near and following["error"] is None,
-                               f"the first request begun after the move: {following}; near PoP {near}"))
+                               f"the first new connection's request after the move: {following}; near PoP {near}"))
     for ttl in result.settings.ttls or []:
         arm = arms.get(f"dns-ttl{ttl}")
         if arm is None:

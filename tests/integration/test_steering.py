@@ -105,8 +105,8 @@ def test_a_move_anycast_serves_the_next_request_near_dns_keeps_the_far_pop_until
     assert result.complete, result.error
     assert result.move == {"client": "dtag-c1", "from": "dtag", "to": "comcast", "near_pop": "iad", "far_pop": "fra"}
     anycast, dns = result.arm("anycast").summary["mover"], result.arm("dns-ttl5").summary["mover"]
-    # Anycast: the first request begun after the move, and every answer since, from iad (requests in flight at
-    # the move hang on the vanished address until their timeout: connections break when a user moves).
+    # Anycast: the first new connection's request after the move, and every answer since, from iad (requests on
+    # connections from before the move hang on the vanished address until their timeout: a move breaks them).
     assert anycast["next_request"]["pop"] == "iad" and anycast["next_request"]["error"] is None, anycast
     assert set(anycast["requests_after_move"]) == {"iad"}, anycast
     # DNS: on fra (across the Atlantic now) until the answer it holds runs out, then comcast's resolver's iad.
