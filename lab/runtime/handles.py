@@ -10,12 +10,11 @@ the in-process paths (probes, the releaser) would then run inside a helper pod i
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .paths import nodes_file
+from .paths import nodes_file, replace_file
 
 
 @dataclass(frozen=True)
@@ -40,10 +39,7 @@ class NodeHandle:
 
 def save(directory: Path, runtime: str, handles: dict[str, NodeHandle]) -> None:
     data = {"runtime": runtime, "nodes": {name: h.to_json() for name, h in handles.items()}}
-    target = nodes_file(directory)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, target)
+    replace_file(nodes_file(directory), json.dumps(data, indent=1))
 
 
 def load(directory: Path) -> tuple[str, dict[str, NodeHandle]]:

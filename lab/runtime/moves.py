@@ -15,13 +15,10 @@ fails half-way puts the client back where it was before raising.
 from __future__ import annotations
 
 import copy
-import fcntl
 import ipaddress
 import json
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +27,12 @@ from .. import interrupts
 from ..errors import LabError, UnknownNodeError
 from ..plan import Interface, Link, Plan
 from ..shaping import Deriver, Shaping
-from . import network, paths, planfile
+from . import filelock, network, paths, planfile
 from .links import control
 from .state import RunningLab
 
 LOCK_FILE = "moves.lock"
+LOCK_TIMEOUT_S = 60.0  # a move takes well under a second; longer means its holder is stuck
 Pair = tuple[ipaddress.IPv4Interface, ipaddress.IPv4Interface]  # (the ISP's end, the client's end)
 
 
@@ -153,19 +151,7 @@ def _save_homes(lab: RunningLab, record: dict[str, Home]) -> None:
     if not record:
         target.unlink(missing_ok=True)
         return
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps({"clients": {c: h.to_json() for c, h in record.items()}}, indent=1))
-    os.replace(tmp, target)
-
-
-@contextmanager
-def _locked(lab: RunningLab) -> Iterator[None]:
-    fd = os.open(lab.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    paths.replace_file(target, json.dumps({"clients": {c: h.to_json() for c, h in record.items()}}, indent=1))
 
 
 # -- the data plane ---------------------------------------------------------------------------------------
@@ -190,7 +176,7 @@ def move(lab: RunningLab, client: str, isp: str) -> Moved:
     follow. Signals wait until the move is whole (it takes well under a second)."""
     check(lab.plan, client, isp)
     started = time.monotonic()
-    with interrupts.held(), _locked(lab):
+    with interrupts.held(), filelock.locked(lab.directory / LOCK_FILE, LOCK_TIMEOUT_S, "move"):
         record = homes(lab.directory)
         plan = lab.plan
         old = access_link(plan, client)

@@ -83,3 +83,14 @@ def drill_live_file(directory: Path) -> Path:
 
 def moves_file(directory: Path) -> Path:
     return directory / MOVES_FILE
+
+
+def replace_file(target: Path, data: str | bytes) -> None:
+    """Write `target` whole or not at all: every verb and lab process reads these files while they change, so
+    a reader must never see half of one (a sibling .tmp, then a rename over it)."""
+    tmp = target.with_name(target.name + ".tmp")
+    if isinstance(data, bytes):
+        tmp.write_bytes(data)
+    else:
+        tmp.write_text(data)
+    os.replace(tmp, target)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
-import os
 import threading
 import types
 import typing
@@ -45,10 +44,7 @@ def save(directory: Path, plan: Plan) -> None:
     facts = json.dumps({"anycast": str(plan.anycast), "asn": plan.asn, "multipath": plan.multipath}).encode()
     body = (b'{"nodes": ' + nodes.dump_json(plan.nodes) + b', "links": ' + links.dump_json(plan.links)
             + b', "facts": ' + facts + b"}\n")
-    target = paths.plan_file(directory)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(body)
-    os.replace(tmp, target)
+    paths.replace_file(paths.plan_file(directory), body)
 
 
 def load(directory: Path) -> Plan:

@@ -8,7 +8,6 @@ lab directly (through the nodes' handles and the routers' vty sockets) without a
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,10 +67,7 @@ class RunningLab:
     def save(self) -> None:
         data = {"lab": self.name, "runtime": self.runtime, "supervisor_pid": self.supervisor_pid,
                 "pids": self.pids}
-        target = paths.state_file(self.directory)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, target)
+        paths.replace_file(paths.state_file(self.directory), json.dumps(data, indent=1))
 
 
 def running_labs() -> list[str]:

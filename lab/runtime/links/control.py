@@ -9,15 +9,13 @@ applied to both directions of the link, and undone if applying them fails half-w
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from ... import interrupts, units
 from ...errors import LabError, UnknownNodeError
 from ...plan import Link, Plan
 from ...shaping import Shaping
-from .. import handles, paths, procs
+from .. import filelock, handles, paths, procs
 from ..handles import NodeHandle
 from ..ledger import Ledger
 from ..service import Child
@@ -69,29 +67,12 @@ def read_state(directory: Path) -> dict[str, Any]:
 
 
 def _write_state(directory: Path, state: dict[str, Any]) -> None:
-    target = paths.links_file(directory)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, target)
+    paths.replace_file(paths.links_file(directory), json.dumps(state, indent=1))
 
 
-@contextmanager
-def _locked(directory: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def _locked(directory: Path, timeout: float = LOCK_TIMEOUT) -> contextlib.AbstractContextManager[None]:
     """Hold the lab's link lock; LabError if another change holds it longer than `timeout` (0: one try)."""
-    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        def taken() -> bool:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            return True
-
-        if not (taken() or (timeout > 0 and procs.wait_for(taken, timeout, interval=0.05))):
-            raise LabError(f"another link change held {directory / LOCK_FILE} for {timeout:.0f} s")
-        yield
-    finally:
-        os.close(fd)
+    return filelock.locked(directory / LOCK_FILE, timeout, "link change")
 
 
 def current(directory: Path) -> dict[frozenset[str], Shaping]:

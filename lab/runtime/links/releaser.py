@@ -45,6 +45,7 @@ from typing import Any
 from netfilterqueue import COPY_META, NetfilterQueue, Packet
 
 from ...shaping import Shaping
+from .. import paths
 from ..nsenter import entered
 
 PR_SET_TIMERSLACK = 29
@@ -227,9 +228,7 @@ class Releaser:
                    "late_mean_us": round(q.late_sum_us / q.released, 1) if q.released else 0.0,
                    "late_max_us": round(q.late_max_us, 1)} for q in self.queues.values()]
         data = {"pid": os.getpid(), "generation": self.generation, "held": len(self.heap), "queues": queues}
-        tmp = self.report_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, self.report_path)
+        paths.replace_file(self.report_path, json.dumps(data))
 
 
 class Batch:
