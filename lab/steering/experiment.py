@@ -386,10 +386,9 @@ def _ping_ms(lab: RunningLab, client: str, address: str, count: int = 5) -> floa
 
 
 def _moved(lab: RunningLab, arm: Arm, client: str, stub: StubResolver) -> None:
-    """The move's moment is when the client is on its new ISP; the RTT to what it uses then (the anycast address,
-    or the address its stub holds)."""
+    """The move's moment is when the client is on its new ISP; the RTT to what it uses then."""
     began, arm.fault_t = arm.fault_t, time.time()
-    address = str(lab.plan.topology.anycast.ip) if arm.kind == "anycast" else stub.cached(client)
+    address = _using(lab, arm, stub)(client)
     arm.summary_extra = {"move_took_s": round(arm.fault_t - began, 3), "ping_address": address,
                          "ping_ms": None if address is None else _ping_ms(lab, client, address)}
 
@@ -421,10 +420,15 @@ def _instruments(lab: RunningLab, sp: SteeringPlan, arm: Arm, settings: Settings
     load.host = arm.hostname
     stub = StubResolver(lab, sp, arm.hostname, settings.cache, {c: lab.pid(c) for c in clients})
     load.resolve = stub
-    anycast = str(lab.plan.topology.anycast.ip)
     tls = TlsSessions(lab, lab.directory / "steering" / "tls" / arm.name, arm.hostname, clients,
-                      (lambda _c: anycast) if arm.kind == "anycast" else stub.last)
+                      _using(lab, arm, stub))
     return load, stub, ResolverWatch(lab, sp, arm.hostname, max_s), tls
+
+
+def _using(lab: RunningLab, arm: Arm, stub: StubResolver) -> Callable[[str], str | None]:
+    """The address each client uses now: the anycast one, or the one its stub last got (held or just expired)."""
+    anycast = str(lab.plan.anycast.ip)
+    return (lambda _client: anycast) if arm.kind == "anycast" else stub.last
 
 
 def _ready_for(lab: RunningLab, sp: SteeringPlan, arm: Arm, serial: int) -> None:

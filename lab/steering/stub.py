@@ -42,11 +42,6 @@ class StubResolver:
     lookups: list[Lookup] = field(default_factory=list)
     _cache: dict[str, tuple[str, float]] = field(default_factory=dict)  # client -> (address, until monotonic)
 
-    def cached(self, client: str) -> str | None:
-        """The address the client would use now without asking (None: it would ask)."""
-        entry = self._cache.get(client)
-        return entry[0] if entry is not None and entry[1] > time.monotonic() else None
-
     def last(self, client: str) -> str | None:
         """The address the client got from its last answer, held or just expired (what it is using now)."""
         entry = self._cache.get(client)
