@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,42 +21,46 @@ class Expectation:
     message: str
 
 
+Judge = Callable[[Arm], tuple[bool | None, str]]
+
+
+def _judged(arm: Arm | None, name: str, judge: Judge) -> Expectation:
+    """The expectation judged on an arm that finished; not run (passed None) on one that did not."""
+    return Expectation(name, None, "the arm did not finish") if arm is None else Expectation(name, *judge(arm))
+
+
+def _others_unaffected(result: Result, label: str) -> list[Expectation]:
+    return [Expectation(f"{a.name}: {label}", n == 0, f"{n} failed requests") for a in result.arms if a.summary
+            for n in [a.summary["failed_requests_other_clients"]]]
+
+
 def expectations(result: Result) -> list[Expectation]:
     """anycast_outage_p95 < 1 s; each DNS arm's affected clients within the model (one request interval below,
     one request timeout above: see `slack`);
     clients of other PoPs without failures in every arm. A move has its own (move_expectations)."""
     if result.move is not None:
         return move_expectations(result)
-    out: list[Expectation] = []
     interval = result.settings.interval_s
+    # The load's resolution: one request interval, or a request timeout when requests to the dead address
+    # hang (the first success after the answer changed waits for the hung request of its connection).
+    slack = max(interval, result.settings.timeout_s)
     arms = {a.name: a for a in result.arms if a.summary}
-    anycast = arms.get("anycast")
-    if anycast is None:
-        out.append(Expectation("anycast_outage_p95 < 1s", None, "the anycast arm did not finish"))
-    else:
-        p95 = anycast.summary["outage_s"]["p95"]
-        out.append(Expectation("anycast_outage_p95 < 1s", p95 < 1.0, f"p95 {p95:.3f} s"))
-    for ttl in result.settings.ttls or []:
-        arm = arms.get(f"dns-ttl{ttl}")
-        name = f"dns_ttl{ttl}_outage within model"
-        if arm is None:
-            out.append(Expectation(name, None, "the arm did not finish"))
-            continue
-        # The load's resolution: one request interval, or a request timeout when requests to the dead address
-        # hang (the first success after the answer changed waits for the hung request of its connection).
-        slack = max(interval, result.settings.timeout_s)
+
+    def anycast_p95(arm: Arm) -> tuple[bool | None, str]:
+        p95 = arm.summary["outage_s"]["p95"]
+        return p95 < 1.0, f"p95 {p95:.3f} s"
+
+    def within_model(arm: Arm) -> tuple[bool | None, str]:
         lo, hi = arm.model["outage_min_s"] - interval, arm.model["outage_max_s"] + slack
         outages = [c["outage_s"] for c in arm.clients if c["affected"]]
         bad = [o for o in outages if not lo <= o <= hi]
         passed = (not bad and bool(outages)) or (not outages and hi <= interval)
-        out.append(Expectation(name, passed,
-                               f"{len(outages)} clients, outages {sorted(outages)} s; model {lo:.2f}..{hi:.2f} s"))
-    for arm in result.arms:
-        if not arm.summary:
-            continue
-        n = arm.summary["failed_requests_other_clients"]
-        out.append(Expectation(f"{arm.name}: other PoPs' clients unaffected", n == 0, f"{n} failed requests"))
-    return out
+        return passed, f"{len(outages)} clients, outages {sorted(outages)} s; model {lo:.2f}..{hi:.2f} s"
+
+    out = [_judged(arms.get("anycast"), "anycast_outage_p95 < 1s", anycast_p95)]
+    out += [_judged(arms.get(f"dns-ttl{ttl}"), f"dns_ttl{ttl}_outage within model", within_model)
+            for ttl in result.settings.ttls or []]
+    return out + _others_unaffected(result, "other PoPs' clients unaffected")
 
 
 def move_expectations(result: Result) -> list[Expectation]:
@@ -66,39 +71,35 @@ def move_expectations(result: Result) -> list[Expectation]:
     assert result.move is not None
     near, far = result.move["near_pop"], result.move["far_pop"]
     slack = max(result.settings.interval_s, result.settings.timeout_s) + result.settings.interval_s
-    out: list[Expectation] = []
     arms = {a.name: a for a in result.arms if a.summary}
     anycast = arms.get("anycast")
-    if anycast is None:
-        out.append(Expectation("anycast: next request after the move at the near PoP", None, "the arm did not finish"))
-    else:
-        following = anycast.summary["mover"]["next_request"]
-        out.append(Expectation("anycast: next request after the move at the near PoP",
-                               following is not None and following["pop"] == near and following["error"] is None,
-                               f"the first new connection's request after the move: {following}; near PoP {near}"))
-    for ttl in result.settings.ttls or []:
-        arm = arms.get(f"dns-ttl{ttl}")
-        if arm is None:
-            out.append(Expectation(f"dns_ttl{ttl}: near PoP only after the cached answer runs out", None,
-                                   "the arm did not finish"))
-            continue
+
+    def next_request_near(arm: Arm) -> tuple[bool | None, str]:
+        following = arm.summary["mover"]["next_request"]
+        return (following is not None and following["pop"] == near and following["error"] is None,
+                f"the first new connection's request after the move: {following}; near PoP {near}")
+
+    def near_after_expiry(arm: Arm) -> tuple[bool | None, str]:
         m = arm.summary["mover"]
         expires, on_near = m.get("cache_expires_after_move_s"), m["on_near_pop_s"]
         fine = expires is not None and on_near is not None and expires - 0.05 <= on_near <= max(expires, 0.0) + slack
-        out.append(Expectation(f"dns_ttl{ttl}: near PoP only after the cached answer runs out", fine,
-                               f"cached answer ran out {_secs(expires)} after the move; first request at {near} "
-                               f"{_secs(on_near)} after it (allowed up to {slack:.2f} s later)"))
+        return fine, (f"cached answer ran out {_secs(expires)} after the move; first request at {near} "
+                      f"{_secs(on_near)} after it (allowed up to {slack:.2f} s later)")
+
+    def slower_far(arm: Arm) -> tuple[bool | None, str]:
+        m = arm.summary["mover"]
         far_ms = m.get("ping_ms")
         near_ms = anycast.summary["mover"].get("ping_ms") if anycast is not None else None
-        out.append(Expectation(f"dns_ttl{ttl}: RTT to the serving PoP after the move above anycast's",
-                               None if far_ms is None or near_ms is None else far_ms > near_ms,
-                               f"DNS, to {m.get('ping_address')} ({far}): {far_ms} ms; anycast: {near_ms} ms "
-                               "(ICMP, right after the move)"))
-    for arm in result.arms:
-        if arm.summary:
-            n = arm.summary["failed_requests_other_clients"]
-            out.append(Expectation(f"{arm.name}: the other clients unaffected", n == 0, f"{n} failed requests"))
-    return out
+        return (None if far_ms is None or near_ms is None else far_ms > near_ms,
+                f"DNS, to {m.get('ping_address')} ({far}): {far_ms} ms; anycast: {near_ms} ms "
+                "(ICMP, right after the move)")
+
+    out = [_judged(anycast, "anycast: next request after the move at the near PoP", next_request_near)]
+    for ttl in result.settings.ttls or []:
+        arm = arms.get(f"dns-ttl{ttl}")
+        out.append(_judged(arm, f"dns_ttl{ttl}: near PoP only after the cached answer runs out", near_after_expiry))
+        out.append(_judged(arm, f"dns_ttl{ttl}: RTT to the serving PoP after the move above anycast's", slower_far))
+    return out + _others_unaffected(result, "the other clients unaffected")
 
 
 def _move_markdown(result: Result) -> list[str]:
