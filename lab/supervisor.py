@@ -29,7 +29,7 @@ from .plan import Plan
 from .render.frr import render_all
 from .runtime import frr, handles, paths, planfile, procs, service, zygote
 from .runtime.backends import DEFAULT, NAMES, runtime_class
-from .runtime.backends.base import Runtime
+from .runtime.backends.base import Runtime, ZygoteHome
 from .runtime.events import DEFAULT_TIMEOUT, FAILED, READY, Event, EventLog
 from .runtime.frr import DryRun, RouterDaemons
 from .runtime.handles import NodeHandle
@@ -63,7 +63,7 @@ class Supervisor:
         self.children: list[Recorded] = []  # our long-lived children, FRR's daemons and the services
         self.stop_requested = threading.Event()
         self.health: edge.HealthWatch | None = None
-        self.zygote: Recorded | None = None  # the service zygote, ended last
+        self.zygotes: dict[str, tuple[Recorded, Path]] = {}  # ZygoteHome.key -> the zygote, its socket; ended last
 
     # -- bring-up ---------------------------------------------------------------------------------------
 
@@ -142,21 +142,29 @@ class Supervisor:
 
     def _launch(self, what: Service, command: Command, handle: NodeHandle) -> Recorded:
         """The supervisor's launcher (runtime.service): a Python module is forked from the pre-loaded zygote
-        where the node sees the host's files, else run by the node's own interpreter; anything else is run as
-        it is. Each dies with the supervisor."""
+        of the node's software (runtime.zygote_home), else run by the node's own interpreter; anything else is
+        run as it is. Each dies with the supervisor."""
         module = command.module
-        if module is None or self.runtime is None or not self.runtime.shares_host_fs:
+        home = self.runtime.zygote_home(what.node) if module is not None and self.runtime is not None else None
+        if module is None or home is None:
             return service.Child(self._child)(what, command, handle)
-        if self.zygote is None:
-            sock = self.directory / "zygote.sock"
-            proc = procs.spawn([sys.executable, "-m", "anycastlab.runtime.zygote", str(sock)],
-                               log=self.directory / "zygote.log")
-            self.zygote = Recorded.of("zygote", proc.pid)
-            self.ledger.record("process", "zygote", pid=proc.pid, start=self.zygote.start)
-            zygote.wait_listening(sock, lambda: proc.poll() is None)
-        pid = zygote.start_service(self.directory / "zygote.sock", module[0], module[1], handle.pid, command.log)
+        pid = zygote.start_service(self._zygote(home), module[0], module[1], command.log, handle.pid,
+                                   home.namespaces)
         self._child(what.name, pid)
         return self.children[-1]
+
+    def _zygote(self, home: ZygoteHome) -> Path:
+        """The socket of the zygote for `home`, started (and waited for) the first time one is asked for."""
+        if home.key not in self.zygotes:
+            n = len(self.zygotes)
+            sock = self.directory / f"zygote-{n}.sock"
+            proc = procs.spawn([*home.python, "-m", "anycastlab.runtime.zygote", str(sock)],
+                               log=self.directory / f"zygote-{n}.log")
+            recorded = Recorded.of(f"zygote/{home.key}", proc.pid)
+            self.ledger.record("process", recorded.name, pid=proc.pid, start=recorded.start)
+            self.zygotes[home.key] = (recorded, sock)
+            zygote.wait_listening(sock, lambda: proc.poll() is None)
+        return self.zygotes[home.key][1]
 
     def _child(self, what: str, pid: int) -> None:
         child = Recorded.of(what, pid)
@@ -180,9 +188,8 @@ class Supervisor:
         """End our children, then the nodes; namespaces and veths go with their last process."""
         service.stop(reversed(self.children), grace=1.0)
         self.children.clear()
-        if self.zygote is not None:
-            service.stop([self.zygote], grace=0.5)
-            self.zygote = None
+        service.stop([z for z, _ in self.zygotes.values()], grace=0.5)
+        self.zygotes.clear()
         if self.runtime is not None:
             self.runtime.destroy()
 

@@ -16,9 +16,9 @@ CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def setns(fd: int) -> None:
-    """Move the calling thread into the network namespace open at `fd`."""
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
+def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
+    """Move the calling thread into the namespace open at `fd` (of type `nstype`; 0: whatever type it is)."""
+    if _libc.setns(fd, nstype) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
 

@@ -19,7 +19,7 @@ import pytest
 from anycastlab.drills import frrctl, load_drill, run_drill
 from anycastlab.images.daemon import docker_client
 from anycastlab.lifecycle import Lab
-from anycastlab.runtime import paths
+from anycastlab.runtime import paths, procs
 from anycastlab.runtime.backends.docker import LABEL_LAB, LABEL_NODE, LABEL_RUN, container_name
 from anycastlab.runtime.ledger import Ledger
 from measure import assert_rtt, catchment, peer_address, ping_rtts, root_namespace
@@ -92,6 +92,28 @@ def test_frr_runs_from_the_image_not_the_host(dlab: Lab) -> None:
     assert os.stat(f"/proc/{pid}/ns/mnt").st_ino == os.stat(f"/proc/{node}/ns/mnt").st_ino
     assert os.stat(f"/proc/{pid}/ns/mnt").st_ino != os.stat("/proc/self/ns/mnt").st_ino
     assert os.readlink(f"/proc/{pid}/exe") == "/usr/lib/frr/bgpd"  # as the container sees it
+
+
+def test_python_services_run_from_the_image_in_all_their_containers_namespaces(dlab: Lab, client: Any) -> None:
+    """Forked from one zygote per image, each service is where `docker exec` would have put it: every
+    namespace its container's init has but the cgroup, the image's interpreter, and listed by `docker exec ps`."""
+    ledger = Ledger(paths.ledger_file(dlab.running.directory))
+    services = [(pop.name, f"{pop.name}/{kind}") for pop in dlab.plan.pops for kind in ("proxy", "dns")]
+    origin = dlab.plan.topology.origin.name
+    services.append((origin, f"{origin}/origin-server"))
+    for node, name in services:
+        alive = [int(e.data["pid"]) for e in ledger.of_kind("process")
+                 if e.name == name and procs.is_alive(int(e.data["pid"]), e.data.get("start"))]
+        assert alive, f"no live {name} in the ledger"
+        pid = alive[0]
+        init = dlab.running.pid(node)
+        for ns in ("mnt", "uts", "ipc", "net", "pid"):
+            assert os.stat(f"/proc/{pid}/ns/{ns}").st_ino == os.stat(f"/proc/{init}/ns/{ns}").st_ino, (name, ns)
+        assert os.stat(f"/proc/{pid}/ns/mnt").st_ino != os.stat("/proc/self/ns/mnt").st_ino
+        title = Path(f"/proc/{pid}/cmdline").read_bytes()  # one string: setproctitle rewrites the argv area
+        assert title.startswith(b"/opt/anycastlab/bin/python -m anycastlab"), title
+    code, out = client.containers.get(container_name(dlab.name, "fra")).exec_run(["ps", "-eo", "args"])
+    assert code == 0 and b"-m anycastlab proxy" in out and b"anycastlab.services.pop_dns" in out, out
 
 
 def test_probe_methods_agree_with_the_prediction(dlab: Lab) -> None:

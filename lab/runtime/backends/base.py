@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,20 @@ from ..paths import runtime_file
 OnNode = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class ZygoteHome:
+    """Where the supervisor's service zygote (runtime/zygote.py) for a node runs. `key` names the software
+    the node shares with others (one zygote serves them all), `python` is the argv of that software's
+    interpreter as it sees those files, and `namespaces` are the node's namespaces each child enters."""
+
+    key: str
+    python: list[str]
+    namespaces: tuple[str, ...]
+
+
 class Runtime(ABC):
     name: str  # what `up --runtime`, topologies (`runtime:`) and state files call it
-    # Nodes see the host's filesystem, so the lab's Python services can be forked into them from the
-    # supervisor's pre-loaded zygote; otherwise each service starts from the node's own interpreter.
-    shares_host_fs: bool = False
+    shares_host_fs: bool = False  # nodes run the host's software (FRR's dry run can start before they exist)
 
     def __init__(self, lab: str, directory: Path, ledger: Ledger) -> None:
         self.lab = lab
@@ -63,6 +73,12 @@ class Runtime(ABC):
     def create_links(self, plan: Plan) -> None:
         """One point-to-point veth pair per link, made inside the nodes' namespaces (never the host's).
         The end in node A is named after node B, so `ip link` in a node reads as a list of neighbours."""
+
+    def zygote_home(self, node: str) -> ZygoteHome | None:
+        """Where to fork `node`'s Python services from a pre-loaded zygote; None: each starts from the
+        node's own interpreter (a runtime whose nodes are not on this machine)."""
+        del node
+        return None
 
     @abstractmethod
     def frr_owner(self) -> tuple[int, int]:

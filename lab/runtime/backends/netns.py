@@ -26,7 +26,7 @@ from .. import netns, procs
 from ..frr import FRR_DIR, FRR_USER
 from ..handles import NodeHandle
 from ..ledger import Ledger
-from .base import OnNode, Runtime
+from .base import OnNode, Runtime, ZygoteHome
 
 setLogLevel("error")
 REQUIRED_TOOLS = ["mnexec", "vtysh", "ip", "ping", str(FRR_DIR / "zebra"), str(FRR_DIR / "bgpd")]
@@ -53,6 +53,12 @@ class NetnsRuntime(Runtime):
         missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None and not Path(t).exists()]
         if missing:
             raise LabError(f"missing on this machine: {', '.join(missing)} (run `make up` or `make deps` to install)")
+
+    @override
+    def zygote_home(self, node: str) -> ZygoteHome:
+        """Every node runs the host's Python: one zygote, the host's interpreter, entering the network only."""
+        del node
+        return ZygoteHome("host", [sys.executable], ("net",))
 
     def create_nodes(self, plan: Plan, on_node: OnNode | None = None) -> dict[str, NodeHandle]:
         for node in plan.nodes.values():
