@@ -86,15 +86,21 @@ def fetch_route(lab: Lab) -> tuple[str, float]:
 
 
 def wait_path(lab: Lab, expected: list[str], timeout: float = 30.0) -> None:
+    """Until ams's requests to the origin take `expected`, and the answers come back the same way: a miss's
+    bytes flow from iad to ams by iad's own costs, which its prober end may set after ams's."""
+    back = [expected[-2], *reversed(expected[:-2])]  # iad ... ams
     deadline = time.monotonic() + timeout
     path: list[str] = []
+    reverse: list[str] = []
     while time.monotonic() < deadline:
         path = control.paths_to(lab.running, "origin", ["ams"])["ams"]
-        if path == expected:
+        reverse = control.paths_to(lab.running, "ams", [back[0]])[back[0]]
+        if path == expected and reverse == back:
             return
         time.sleep(0.5)
     state = control.prober_state(lab.running)
-    raise AssertionError(f"ams's path to the origin stayed {path}, expected {expected}: {state}")
+    raise AssertionError(f"ams's path to the origin stayed {path} and {back[0]}'s to ams {reverse}, "
+                         f"expected {expected} and {back}: {state}")
 
 
 def wait_rtt(lab: Lab, link: tuple[str, str], low: float, high: float, timeout: float = 15.0) -> None:
@@ -116,7 +122,9 @@ def test_smart_routing_moves_fetches_to_the_faster_path(lab: Lab) -> None:
 
     anycastlab(lab, "link", "set", "ams", "iad", "--delay", "30ms")
     wait_path(lab, ["ams", "lhr", "iad", "origin"])  # may move on a half-updated median, before ...
-    wait_rtt(lab, ("ams", "iad"), 54.0, 66.0)  # ... the prober's window holds only the new RTT: 2 x 30 ms +- 10%
+    for end in (("ams", "iad"), ("iad", "ams")):  # ... each end's window holds only the new RTT: 2 x 30 ms +- 10%
+        wait_rtt(lab, end, 54.0, 66.0)
+    wait_path(lab, ["ams", "lhr", "iad", "origin"])  # and both ends' costs are in force
     fetches = [fetch_route(lab) for _ in range(3)]
     assert {route for route, _ in fetches} == {"lhr"}  # every fetch's bytes came over the detour
     # A busy CPU only adds time, so the best of three tells the path: the detour must not pay the slow
