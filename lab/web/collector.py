@@ -11,6 +11,8 @@ says it changed, plus a slow round-robin as a safety net:
   router when its bgpd.log says a session changed (`bgp log-neighbor-changes`, classified as the drills'
   log follower does) or, for a PoP, that it sent updates; for a PoP when a drill's fault or restore names
   it or its proxy's health changes (then again a little later); and one router or PoP every SWEEP_S, in turn.
+  For HOLD_S after a drill's fault or restore, while BGP converges, FRR is not asked at all: a vtysh call
+  costs the CPU the routers then need, and the drill measures that convergence. What came due waits.
 - Each proxy's health and counters from its management socket (the `stats` verb's GET /stats) every STATS_S.
 - The drill stream is tailed every DRILL_S, the logs every LOG_S: a stat() each when nothing was written.
 
@@ -56,6 +58,7 @@ WATCH_CHUNK_S = 3600.0  # one watch() runs this long (bounded), then the next st
 SWEEP_S = 2.0
 RECHECK_S = (0.0, 0.4, 1.2, 3.0)  # after something says a PoP's announcement may have changed
 MIN_GAP_S = 0.3  # one router is not asked the same thing twice within this
+HOLD_S = 0.5  # no FRR call this long after a drill's fault or restore (a withdraw converges in 0.2-0.3 s)
 STATS_S = 1.0
 DRILL_S = 0.1
 LOG_S = 0.25
@@ -137,6 +140,7 @@ class Collector:
         self._last_sent = float("-inf")  # time.monotonic() of the last state sent
         self._due: list[tuple[float, str, str]] = []  # a heap of (monotonic time, kind, name)
         self._last_ask: dict[Ask, float] = {}
+        self._hold_until = float("-inf")  # time.monotonic() until which FRR is not asked (HOLD_S)
         self._sweep = [("announcing", p.name) for p in self.plan.pops] + [("sessions", r.name)
                                                                          for r in self.plan.routers]
         self._topology = self._build_topology()
@@ -271,6 +275,9 @@ class Collector:
         next_sweep, turn = time.monotonic() + SWEEP_S, 0
         while True:
             now = time.monotonic()
+            if now < self._hold_until:
+                await asyncio.sleep(self._hold_until - now)
+                continue
             if now >= next_sweep:
                 self.want(*self._sweep[turn % len(self._sweep)])
                 turn, next_sweep = turn + 1, now + SWEEP_S
@@ -393,9 +400,13 @@ class Collector:
             await asyncio.sleep(max(0.1, STATS_S - (time.monotonic() - started)))
 
     def _drill_step(self, step: dict[str, Any]) -> None:
-        """A fault or a restore: ask the PoPs and routers it concerns now, and again as BGP settles."""
+        """A fault or a restore: ask the PoPs and routers it concerns once BGP had HOLD_S from the step to
+        converge undisturbed, and again as it settles."""
         if step.get("step") not in ("fail", "restore"):
             return
+        at = step.get("t")
+        since = max(0.0, time.time() - at) if isinstance(at, int | float) else 0.0
+        self._hold_until = max(self._hold_until, time.monotonic() + HOLD_S - since)
         faults = [step["fault"]] if isinstance(step.get("fault"), dict) else [
             s["fault"] for s in (self.reader.drill.steps if self.reader.drill else [])
             if isinstance(s.get("fault"), dict)]

@@ -446,7 +446,7 @@ function drawTimeline() {
 function timelineSoon() {
   if (view.timelineDirty) return;
   view.timelineDirty = true;
-  setTimeout(() => requestAnimationFrame(drawTimeline), 200);
+  setTimeout(() => requestAnimationFrame(drawTimeline), 400);  // a redraw takes every record: 2.5 a second at most
 }
 
 function setLive(ok, text) {

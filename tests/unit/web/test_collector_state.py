@@ -4,12 +4,17 @@ MINOR_GAP_S, so an idle page is not redrawn ten times a second."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from anycastlab.model import load_topology
 from anycastlab.plan import build_plan
+from anycastlab.runtime import paths
 from anycastlab.runtime.state import RunningLab
 from anycastlab.topology_files import resolve
 from anycastlab.web import collector
@@ -21,7 +26,8 @@ def sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Collector, li
     lab = RunningLab("unit", build_plan(load_topology(resolve("default"))), tmp_path, "netns", {})
     out: list[dict[str, Any]] = []
     clock = [1000.0]
-    monkeypatch.setattr(collector.time, "monotonic", lambda: clock[0])
+    # the collector's own clock only (asyncio's, and everyone else's, stays real)
+    monkeypatch.setattr(collector, "time", SimpleNamespace(monotonic=lambda: clock[0], time=time.time))
     return Collector(lab, lambda kind, data: out.append(data) if kind == "state" else None), out, clock
 
 
@@ -59,3 +65,33 @@ def test_nothing_new_is_not_sent_and_a_pop_withdrawal_is_at_once(sent: Any) -> N
     c.pops["fra"]["announcing"] = False
     c._changed()
     assert len(out) == 2 and out[-1]["pops"]["fra"]["announcing"] is False
+
+
+def test_frr_is_not_asked_while_a_drill_step_converges(sent: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault's own checks, and everything else due, wait HOLD_S from the step: a vtysh call then would
+    take CPU from the convergence the drill measures."""
+    c, _, _ = sent
+    monkeypatch.setattr(collector, "time", time)  # this one runs on the real clock
+    paths.state_file(c.lab.directory).write_text("{}")
+    asked: list[float] = []
+
+    def ask(what: tuple[str, str]) -> tuple[tuple[str, str], Any]:
+        asked.append(time.monotonic())
+        return what, [] if what[0] == "sessions" else None
+
+    monkeypatch.setattr(c, "_ask", ask)
+    step_t = time.time()
+
+    async def scenario() -> None:
+        c._drill_step({"step": "fail", "t": step_t, "fault": {"pop": "fra", "mode": "withdraw"}})
+        loop = asyncio.create_task(c._control_loop())
+        await asyncio.sleep(collector.HOLD_S * 0.8)
+        assert not asked, "FRR asked inside the hold"
+        await asyncio.sleep(collector.HOLD_S * 1.2)
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+
+    started = time.monotonic()
+    asyncio.run(scenario())
+    assert asked and min(asked) - started >= collector.HOLD_S * 0.8
