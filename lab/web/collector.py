@@ -11,8 +11,9 @@ says it changed, plus a slow round-robin as a safety net:
   router when its bgpd.log says a session changed (`bgp log-neighbor-changes`, classified as the drills'
   log follower does) or, for a PoP, that it sent updates; for a PoP when a drill's fault or restore names
   it or its proxy's health changes (then again a little later); and one router or PoP every SWEEP_S, in turn.
-  For HOLD_S after a drill's fault or restore, while BGP converges, FRR is not asked at all: a vtysh call
-  costs the CPU the routers then need, and the drill measures that convergence. What came due waits.
+  For HOLD_S after a drill's fault or restore, while BGP converges, neither FRR nor the proxies are asked at
+  all: a vtysh call costs the CPU the routers then need, and the drill measures that convergence. What came
+  due waits.
 - Each proxy's health and counters from its management socket (the `stats` verb's GET /stats) every STATS_S.
 - The drill stream is tailed every DRILL_S, the logs every LOG_S: a stat() each when nothing was written.
 
@@ -58,7 +59,7 @@ WATCH_CHUNK_S = 3600.0  # one watch() runs this long (bounded), then the next st
 SWEEP_S = 2.0
 RECHECK_S = (0.0, 0.4, 1.2, 3.0)  # after something says a PoP's announcement may have changed
 MIN_GAP_S = 0.3  # one router is not asked the same thing twice within this
-HOLD_S = 0.5  # no FRR call this long after a drill's fault or restore (a withdraw converges in 0.2-0.3 s)
+HOLD_S = 0.5  # no FRR or proxy call this long after a drill's fault or restore (a withdraw converges in 0.2-0.3 s)
 STATS_S = 1.0
 DRILL_S = 0.1
 LOG_S = 0.25
@@ -274,10 +275,8 @@ class Collector:
             self.want(kind, name)
         next_sweep, turn = time.monotonic() + SWEEP_S, 0
         while True:
+            await self._held()
             now = time.monotonic()
-            if now < self._hold_until:
-                await asyncio.sleep(self._hold_until - now)
-                continue
             if now >= next_sweep:
                 self.want(*self._sweep[turn % len(self._sweep)])
                 turn, next_sweep = turn + 1, now + SWEEP_S
@@ -370,8 +369,14 @@ class Collector:
             health = "slow" if isinstance(exc.__cause__, TimeoutError) else "down"
         return health, data
 
+    async def _held(self) -> None:
+        """Until the hold after a drill's step (HOLD_S) is over."""
+        while (left := self._hold_until - time.monotonic()) > 0:
+            await asyncio.sleep(left)
+
     async def _stats_loop(self) -> None:
         while True:
+            await self._held()
             started = time.monotonic()
             pops = [p.name for p in self.plan.pops]
             results = await asyncio.gather(*(self._call(self._stats_of, p) for p in pops))

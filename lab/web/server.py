@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 VENDOR_FILES = ("internmap.min.js", "d3-array.min.js", "d3-geo.min.js", "topojson-client.min.js",
                 "land-110m.json", "countries-110m.json")
 KEEPALIVE_S = 15.0
+NICE = 10  # added to the server's niceness (serve)
 QUEUE = 2000
 
 
@@ -128,7 +130,11 @@ def build_app(lab: RunningLab) -> web.Application:
 
 
 async def serve(lab: RunningLab, host: str, port: int, ready: Callable[[str], None]) -> int:
-    """Serve until SIGINT, SIGTERM or SIGHUP; returns 128 + that signal (the long verbs' exit status)."""
+    """Serve until SIGINT, SIGTERM or SIGHUP; returns 128 + that signal (the long verbs' exit status).
+
+    The server (and the vtysh calls it makes) runs at a lower CPU priority (NICE): a viewer must not take
+    the CPU from the routers, the link releaser or a drill's probes on a small machine."""
+    os.nice(NICE)
     app = build_app(lab)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()

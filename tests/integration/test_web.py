@@ -262,6 +262,14 @@ def test_malformed_requests_get_4xx_and_the_server_keeps_serving(web: tuple[subp
         assert answer.status == 200 and b"anycastlab" in answer.read()
 
 
+def test_the_server_yields_the_cpu_to_the_lab(web: tuple[subprocess.Popen[str], str]) -> None:
+    """It runs niced (and its vtysh calls with it), below the lab's routers and releaser."""
+    import psutil
+
+    proc, _ = web
+    assert psutil.Process(proc.pid).nice() >= psutil.Process().nice() + 10
+
+
 def test_sigterm_stops_the_server_with_143(default_lab: Lab) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "anycastlab", "web", "--lab", default_lab.name, "--listen",
                              "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
