@@ -51,10 +51,7 @@ class CacheStore:
         if variants is None:
             return None
         self._entries.move_to_end(key)
-        for entry in variants:
-            if not entry.vary or entry.vary_key == vary_values(entry.vary, req):
-                return entry
-        return None
+        return _matching(variants, req)
 
     def fresh(self, key: str, req: Fields, now: float) -> Entry | None:
         """The variant ``lookup`` picks, if a request without directives may take it as a HIT now.
@@ -69,12 +66,9 @@ class CacheStore:
         if variants is None:
             return None
         self._entries.move_to_end(key)
-        entry = variants[0]
-        if entry.vary or len(variants) > 1:  # choose as lookup does
-            chosen = next((e for e in variants if not e.vary or e.vary_key == vary_values(e.vary, req)), None)
-            if chosen is None:
-                return None
-            entry = chosen
+        entry = variants[0] if len(variants) == 1 and not variants[0].vary else _matching(variants, req)
+        if entry is None:
+            return None
         # reuse() with no request directives: FRESH iff the response has no no-cache and age < lifetime
         elapsed = now - entry.response_time
         if entry.corrected_initial_age + (elapsed if elapsed > 0.0 else 0.0) >= entry.lifetime \
@@ -212,3 +206,11 @@ class CacheLock:
         fut = self._inflight.pop(key, None)
         if fut is not None and not fut.done():
             fut.set_result(None)
+
+
+def _matching(variants: list[Entry], req: Fields) -> Entry | None:
+    """The first stored variant (most recent first) whose selecting headers match the request's."""
+    for entry in variants:
+        if not entry.vary or entry.vary_key == vary_values(entry.vary, req):
+            return entry
+    return None

@@ -19,9 +19,10 @@ import pytest
 from anycastlab.drills import frrctl, load_drill, run_drill
 from anycastlab.images.daemon import docker_client
 from anycastlab.lifecycle import Lab
-from anycastlab.runtime import paths, procs
+from anycastlab.runtime import paths
 from anycastlab.runtime.backends.docker import LABEL_LAB, LABEL_NODE, LABEL_RUN, container_name
 from anycastlab.runtime.ledger import Ledger
+from anycastlab.services import edge
 from measure import assert_rtt, catchment, peer_address, ping_rtts, root_namespace
 
 pytestmark = pytest.mark.integration
@@ -98,17 +99,15 @@ def test_python_services_run_from_the_image_in_all_their_containers_namespaces(d
     """Forked from one zygote per image, each service is where `docker exec` would have put it: every
     namespace its container's init has but the cgroup, the image's interpreter, and listed by `docker exec ps`."""
     ledger = Ledger(paths.ledger_file(dlab.running.directory))
-    services = [(pop.name, f"{pop.name}/{kind}") for pop in dlab.plan.pops for kind in ("proxy", "dns")]
-    origin = dlab.plan.topology.origin.name
-    services.append((origin, f"{origin}/origin-server"))
-    for node, name in services:
-        alive = [int(e.data["pid"]) for e in ledger.of_kind("process")
-                 if e.name == name and procs.is_alive(int(e.data["pid"]), e.data.get("start"))]
-        assert alive, f"no live {name} in the ledger"
-        pid = alive[0]
-        init = dlab.running.pid(node)
+    dns, origin, proxies = edge.edge_services(dlab.plan, dlab.name)
+    for service in [*dns, origin, *proxies]:
+        alive = service.recorded(ledger)
+        assert alive, f"no live {service.name} in the ledger"
+        pid = alive[0].pid
+        init = dlab.running.pid(service.node)
         for ns in ("mnt", "uts", "ipc", "net", "pid"):
-            assert os.stat(f"/proc/{pid}/ns/{ns}").st_ino == os.stat(f"/proc/{init}/ns/{ns}").st_ino, (name, ns)
+            assert os.stat(f"/proc/{pid}/ns/{ns}").st_ino == os.stat(f"/proc/{init}/ns/{ns}").st_ino, \
+                (service.name, ns)
         assert os.stat(f"/proc/{pid}/ns/mnt").st_ino != os.stat("/proc/self/ns/mnt").st_ino
         title = Path(f"/proc/{pid}/cmdline").read_bytes()  # one string: setproctitle rewrites the argv area
         assert title.startswith(b"/opt/anycastlab/bin/python -m anycastlab"), title

@@ -58,11 +58,12 @@ def _env() -> list[str]:
 def handle(pid: int, start: float | None, container: str) -> NodeHandle:
     """nsenter into every namespace but the cgroup's (NAMESPACES)."""
     enter = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--"]
+    env = _env()
     return NodeHandle(
-        pid=pid, start=start, exec=[*enter, *_env()],
+        pid=pid, start=start, exec=[*enter, *env],
         # nsenter forks into the PID namespace; setpriv ties the process to nsenter, which dies with us.
-        spawn=[*enter, "setpriv", "--pdeathsig", "KILL", "--", *_env()],
-        netns=["nsenter", "-t", str(pid), "-n", "--"], vtysh=[*enter, *_env()], python=PYTHON, container=container)
+        spawn=[*enter, "setpriv", "--pdeathsig", "KILL", "--", *env],
+        netns=["nsenter", "-t", str(pid), "-n", "--"], vtysh=[*enter, *env], python=PYTHON, container=container)
 
 
 def image_for(plan: Plan, node: Node, built: dict[str, str]) -> str | None:
