@@ -73,11 +73,13 @@ class ImageSpec:
 IMAGES: dict[str, ImageSpec] = {
     spec.name: spec
     for spec in (
-        ImageSpec("router", "FRR (zebra, bgpd, bfdd, ospfd), iproute2, iptables, tcpdump, ping, traceroute", None),
+        ImageSpec("router", "FRR (zebra, bgpd, bfdd, ospfd), iproute2, iptables, tcpdump, ping, traceroute, unbound",
+                  None),
         ImageSpec("pop", "router + the anycastlab package at /opt/anycastlab (edge proxy, DNS identity)",
                   "router", wheels=True),
-        ImageSpec("origin", "the pop's contents, for the origin (FRR + the origin server)", "pop"),
-        ImageSpec("client", "curl, openssl, dig, traceroute, ping, iproute2, iptables; no FRR", None),
+        ImageSpec("origin", "the pop's contents + gdnsd, for the origin (FRR, the origin server, steering's DNS)",
+                  "pop"),
+        ImageSpec("client", "curl, openssl, dig, traceroute, ping, iproute2, iptables, hping3; no FRR", None),
     )
 }
 
