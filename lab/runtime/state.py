@@ -8,11 +8,13 @@ lab directly (through the nodes' handles and the routers' vty sockets) without a
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import NoLabError, UnknownNodeError
+from ..errors import LabError, NoLabError, UnknownNodeError
 from . import handles, paths, procs
 from .handles import NodeHandle
 from .ledger import Ledger
@@ -56,6 +58,16 @@ class RunningLab:
     def exec_argv(self, node: str, argv: list[str]) -> list[str]:
         """Run the node's own software (its image's, on docker) inside the node."""
         return [*self.handle(node).exec, *argv]
+
+    def missing_tools(self, node: str, tools: Sequence[str]) -> list[str]:
+        """Which of `tools` (names on PATH, or absolute paths) the node's own software lacks, asked inside the
+        node: the host's packages on netns, the image's on docker (a pinned image may lack what ours have)."""
+        script = 'for t; do case $t in /*) [ -x "$t" ];; *) command -v "$t" >/dev/null;; esac || echo "$t"; done'
+        out = subprocess.run(self.exec_argv(node, ["sh", "-c", script, "sh", *tools]), capture_output=True,
+                             text=True, timeout=30)
+        if out.returncode != 0:
+            raise LabError(f"could not look for {', '.join(tools)} in {node}: {out.stderr.strip()[-200:]}")
+        return out.stdout.split()
 
     def netns_argv(self, node: str, argv: list[str]) -> list[str]:
         """Run the host's software (the lab's own tools) in the node's network namespace only."""

@@ -3,8 +3,10 @@ ISP router's namespace, each a runtime.service.Service. The supervisor starts th
 ledger: `down` ends them); the gate asks `check` whether they answer; the experiment reloads the TTL and
 flushes the resolvers between runs.
 
-Both are the host's Debian packages (gdnsd, unbound), so this runs on the netns runtime, where nodes share
-the host's filesystem; a docker lab with steering on is refused with that reason.
+Both are the nodes' own software, reached through their handles: the host's Debian packages on netns, the
+images' on docker (anycastlab/origin has gdnsd, anycastlab/router unbound). Their configuration is written
+in the lab's run directory, which every container sees at the same path; gdnsdctl and unbound-control run
+in the node too, so nothing here needs the host to have them.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ class Gdnsd(Service):
         """Its configuration and zone, checked by gdnsd itself (a LabError names what it rejected)."""
         del ledger  # inside the steering directory, ledgered by `start`
         folder = write_gdnsd(self.lab.name, self.sp)
-        check = subprocess.run([GDNSD, "-c", str(folder), "checkconf"], capture_output=True, text=True, timeout=30)
+        check = subprocess.run(self.lab.exec_argv(self.node, [GDNSD, "-c", str(folder), "checkconf"]),
+                               capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
             raise LabError(f"gdnsd rejected the rendered configuration: {check.stderr.strip()[-400:]}")
 
@@ -109,14 +112,15 @@ def start(lab: RunningLab, launch: Launcher, emit: Callable[[str, str], object])
     sp = steering_plan(lab.plan)
     if sp is None:
         return
-    if lab.runtime != "netns":
-        raise LabError("steering.dns runs the host's gdnsd and unbound: it needs the netns runtime")
-    for binary in (GDNSD, UNBOUND):
-        if not Path(binary).exists():
-            raise LabError(f"steering.dns needs {binary} (Debian packages gdnsd and unbound: `make deps`)")
+    origin = lab.plan.topology.origin.name
+    for node, tools in ((origin, [GDNSD, GDNSDCTL]), *((isp, [UNBOUND, UNBOUND_CONTROL]) for isp in sp.resolvers)):
+        if missing := lab.missing_tools(node, tools):
+            where = ("the host's Debian packages gdnsd and unbound: `make deps`" if lab.runtime == "netns" else
+                     "its image: anycastlab/origin has gdnsd and anycastlab/router unbound (`anycastlab images build`)")
+            raise LabError(f"steering.dns needs {', '.join(missing)} in {node} ({where})")
     ledger = Ledger(paths.ledger_file(lab.directory))
     ledger.record("dir", "steering", path=str(directory(lab.name)))
-    emit("steering", f"starting gdnsd on {lab.plan.topology.origin.name} and unbound in "
+    emit("steering", f"starting gdnsd on {origin} and unbound in "
                      f"{len(sp.resolvers)} ISPs (TTL {sp.config.ttl} s)")
     for resolver in sp.resolvers.values():
         with netns.iproute(lab.pid(resolver.isp)) as ipr:
@@ -125,10 +129,16 @@ def start(lab: RunningLab, launch: Launcher, emit: Callable[[str, str], object])
         service.start(lab, launch)
 
 
-def states(lab_name: str) -> dict[str, str]:
+def gdnsdctl(lab: RunningLab, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """gdnsdctl, in the origin's node, on the lab's gdnsd (`-t`: its own timeout, well inside ours)."""
+    argv = [GDNSDCTL, "-c", str(gdnsd_dir(lab.name)), "-o", "-t", f"{timeout:g}", *args]
+    return subprocess.run(lab.exec_argv(lab.plan.topology.origin.name, argv), capture_output=True, text=True,
+                          timeout=2 * timeout)
+
+
+def states(lab: RunningLab) -> dict[str, str]:
     """gdnsd's monitored state of each PoP (`UP`, `DOWN`, ...), by PoP unicast address."""
-    out = subprocess.run([GDNSDCTL, "-c", str(gdnsd_dir(lab_name)), "-o", "-t", "5", "states"],
-                         capture_output=True, text=True, timeout=15)
+    out = gdnsdctl(lab, "states", timeout=5)
     if out.returncode != 0:
         raise LabError(f"gdnsdctl states failed: {out.stderr.strip()[-300:]}")
     data: Any = json.loads(out.stdout)  # {"192.0.2.1/proxy": {"state": "UP", "real_state": "UP"}, ...}
@@ -141,7 +151,7 @@ def pop_states(lab: RunningLab) -> dict[str, str]:
     sp = steering_plan(lab.plan)
     if sp is None:
         return {}
-    raw = states(lab.name)
+    raw = states(lab)
     return {pop: raw.get(str(address), "unknown") for pop, address in sp.unicast.items()}
 
 
@@ -183,8 +193,7 @@ def set_ttl(lab: RunningLab, ttl: int, serial: int) -> SteeringPlan:
     sp = replace(sp, config=sp.config.model_copy(update={"ttl": ttl}))
     folder = gdnsd_dir(lab.name)
     (folder / "zones" / sp.config.zone).write_text(render.zone_file(sp, serial))
-    out = subprocess.run([GDNSDCTL, "-c", str(folder), "-o", "-t", "10", "reload-zones"],
-                         capture_output=True, text=True, timeout=20)
+    out = gdnsdctl(lab, "reload-zones", timeout=10)
     if out.returncode != 0:
         raise LabError(f"gdnsd did not reload its zone: {out.stderr.strip()[-300:]}")
     return sp
@@ -197,8 +206,8 @@ def flush_resolvers(lab: RunningLab) -> None:
         return
     for resolver in sp.resolvers.values():
         conf = resolver_dir(lab.name, resolver.isp) / "unbound.conf"
-        out = subprocess.run([UNBOUND_CONTROL, "-c", str(conf), "flush_zone", sp.config.zone],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(lab.exec_argv(resolver.isp, [UNBOUND_CONTROL, "-c", str(conf), "flush_zone",
+                                                          sp.config.zone]), capture_output=True, text=True, timeout=10)
         if out.returncode != 0:
             raise LabError(f"{resolver.isp}'s unbound did not flush: {(out.stderr or out.stdout).strip()[-200:]}")
 

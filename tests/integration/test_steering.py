@@ -1,6 +1,6 @@
-"""DNS steering against anycast on a real default lab with `steering.dns` on: gdnsd and every ISP's unbound are
-real processes in the lab's namespaces (and gone after `down`), resolvers give each ISP its predicted PoP, and
-one bounded experiment (crash at fra, TTL 5 s) shows what the mechanisms imply for each arm."""
+"""DNS steering against anycast on a real default lab with `steering.dns` on, on both runtimes: gdnsd and every
+ISP's unbound are real processes in the lab's nodes (and gone after `down`), resolvers give each ISP its
+predicted PoP, and one bounded experiment (crash at fra, TTL 5 s) shows what the mechanisms imply for each arm."""
 
 from __future__ import annotations
 
@@ -21,13 +21,25 @@ from anycastlab.steering.topology import with_steering
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, leftovers: type) -> Iterator[Lab]:
-    with with_steering("default", prefix=f"st{os.getpid()}") as (path, name):
-        lab = Lab.up(path, name=name, timeout=90)
+def served_by(pid: int) -> int:
+    """The process doing the work behind a recorded pid: itself on netns; on docker the recorded pid is the
+    nsenter that entered the container's PID namespace (which needs a fork), and the work is its one child."""
+    if Path(f"/proc/{pid}/exe").resolve().name != "nsenter":
+        return pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(children) == 1, (pid, children)
+    return int(children[0])
+
+
+@pytest.fixture(scope="module", params=["netns", "docker"])
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, leftovers: type) -> Iterator[Lab]:
+    """The default lab with steering on, on each runtime: the host's gdnsd and unbound, or the images'."""
+    with with_steering("default", prefix=f"s{request.param[0]}{os.getpid()}") as (path, name):
+        lab = Lab.up(path, name=name, timeout=150, runtime=request.param)
     ledger = leftovers.snapshot(name, tmp_path_factory.mktemp("steering-ledger"))
     recorded = Ledger(paths.ledger_file(lab.running.directory)).of_kind("process")
-    steering = [(e.name, e.data["pid"], e.data.get("start")) for e in recorded if e.name.startswith("steering/")]
+    steering = [(e.name, pid, procs.start_time(pid)) for e in recorded if e.name.startswith("steering/")
+                for pid in {e.data["pid"], served_by(e.data["pid"])}]
     try:
         yield lab
     finally:
@@ -45,10 +57,13 @@ def test_gdnsd_and_unbound_are_real_processes_inside_the_lab(lab: Lab) -> None:
     where = {"steering/gdnsd": running.plan.topology.origin.name,
              **{f"steering/unbound-{isp}": isp for isp in sp.resolvers}}
     for what, node in where.items():
-        pid = recorded[what]
+        pid = served_by(recorded[what])
         binary = Path(f"/proc/{pid}/exe").resolve().name
         assert binary == ("gdnsd" if what.endswith("gdnsd") else "unbound"), (what, binary)
         assert netns.netns_inode(pid) == netns.netns_inode(running.pid(node)), f"{what} is not in {node}'s namespace"
+        # and from the node's own software: the host's files on netns, the container's (its image) on docker
+        mnt = Path(f"/proc/{pid}/ns/mnt").stat().st_ino
+        assert mnt == Path(f"/proc/{running.pid(node)}/ns/mnt").stat().st_ino, f"{what} is not in {node}'s files"
 
 
 def test_each_isps_resolver_gives_its_predicted_pop_and_the_anycast_name_the_anycast_address(lab: Lab) -> None:
@@ -99,6 +114,9 @@ def test_a_crash_anycast_recovers_in_under_a_second_dns_waits_for_detection_and_
     assert {"report.json", "report.md", "junit.xml", "timeline-ttl5.png"} <= written
 
 
+# netns only, to keep `make test` in its time (47 s a run): the experiment is the same code on both runtimes, the
+# crash experiment runs on both, and a move between containers is test_docker_runtime's.
+@pytest.mark.parametrize("lab", ["netns"], indirect=True)
 def test_a_move_anycast_serves_the_next_request_near_dns_keeps_the_far_pop_until_the_ttl(lab: Lab) -> None:
     settings = Settings(ttls=[5], move=("dtag-c1", "comcast"))
     result = run_experiment(lab.running, settings)
