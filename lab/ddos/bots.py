@@ -1,11 +1,11 @@
-"""Bots: hping3 (Debian's, a real packet generator) inside client hosts of the eyeball ISPs, each sending a
-fixed count of UDP packets at a fixed interval (`-c`, `-i u<us>`; never `--flood`) to the target, wrapped in
-`timeout` so it also stops in time. Each bot is a recorded process of the lab (ledger), ended by its pid."""
+"""Bots: hping3 (Debian's, a real packet generator: the host's on netns, anycastlab/client's on docker)
+inside client hosts of the eyeball ISPs, each sending a fixed count of UDP packets at a fixed interval (`-c`,
+`-i u<us>`; never `--flood`) to the target, wrapped in `timeout` so it also stops in time. Each bot is a
+recorded process of the lab (ledger), ended by its pid."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +45,17 @@ def argv(attack: Attack, address: str) -> list[str]:
             "-d", str(PAYLOAD_BYTES), "-c", str(attack.per_bot_count), "-i", f"u{interval_us}", "-q", "-n", address]
 
 
+def preflight(lab: RunningLab, hosts: list[str]) -> None:
+    """Every bot host has hping3, asked before the attack changes anything."""
+    for host in dict.fromkeys(hosts):
+        if lab.missing_tools(host, ["hping3", "timeout"]):
+            where = ("apt-get install hping3; `make up` installs it" if lab.runtime == "netns" else
+                     "its image has none: anycastlab/client has it (`anycastlab images build`)")
+            raise LabError(f"ddos needs hping3 in the bots' client {host} ({where})")
+
+
 def start(lab: RunningLab, attack: Attack, hosts: list[tuple[str, str]], directory: Path) -> list[Bot]:
     """One hping3 per (host, isp), started as close together as the machine allows."""
-    if lab.runtime != "netns":
-        raise LabError(f"ddos runs on the netns runtime only (the {lab.runtime} runtime's client image has no "
-                       "hping3)")
-    if shutil.which("hping3") is None:
-        raise LabError("hping3 is not installed (apt-get install hping3; `make up` installs it)")
     directory.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(ledger_file(lab.directory))
     command = argv(attack, attack.address(lab.plan))

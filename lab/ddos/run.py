@@ -97,6 +97,7 @@ def run_attack(lab: RunningLab, attack: Attack, directory: Path, progress: Progr
     check(attack, plan)
     pops = [p.name for p in plan.pops]
     hosts = choose_bots(plan, attack)
+    botmod.preflight(lab, [h.name for h in hosts])
     bot_names = {h.name for h in hosts}
     legit = [c.name for c in plan.clients if c.name not in bot_names]
     before = predictions(lab, plan.clients)

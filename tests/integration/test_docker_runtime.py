@@ -236,3 +236,19 @@ def test_a_client_moves_between_containers_and_back(dlab: Lab) -> None:
         back = cli(dlab, "move", "dtag-c1", "--home")
     assert back.returncode == 0, back.stderr
     assert catchment(dlab)["dtag-c1"] == "fra"
+
+
+def test_ddos_bots_are_the_client_images_hping3_and_every_packet_is_counted(dlab: Lab) -> None:
+    """The bots run anycastlab/client's hping3 in the containers; the PoPs' counters add up to what they sent."""
+    running = dlab.running
+    client = running.plan.clients[0].name
+    # asked inside the container: the host has gdnsd (make deps), the client image does not
+    assert running.missing_tools(client, ["hping3", "/usr/sbin/gdnsd"]) == ["/usr/sbin/gdnsd"]
+    before = catchment(dlab)
+    out = cli(dlab, "ddos", "--duration", "5", "--pps", "600", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["sent"] == data["attack"]["bots"] * round(600 / data["attack"]["bots"] * 5), data["bots"]
+    assert abs(data["received"] - data["sent"]) <= 0.02 * data["sent"], (data["received"], data["sent"])
+    assert data["restored"] is True and not data["problems"]
+    assert catchment(dlab) == before
