@@ -26,9 +26,8 @@ from anycastlab.drills.runner import RestoreFailed
 from anycastlab.drills.topology import drill_topology, runs_topology_of
 from anycastlab.lifecycle import Lab
 from anycastlab.runtime import state
-from anycastlab.runtime.backends import NAMES
 
-from .output import emit_json, reports_errors
+from .output import emit_json, reports_errors, runtime_option
 
 
 def shipped_drills() -> list[Path]:
@@ -36,8 +35,7 @@ def shipped_drills() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-RUNTIME = click.option("--runtime", type=click.Choice(NAMES), default=None,
-                       help="Runtime of the labs booted for drills (default: the topology's, else netns).")
+RUNTIME = runtime_option("the labs booted for drills")
 
 
 @dataclass(frozen=True)

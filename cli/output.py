@@ -13,6 +13,7 @@ from anycastlab.errors import LabError
 
 P = ParamSpec("P")
 R = TypeVar("R")
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 
 def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -46,3 +47,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 lab_option = click.option("--lab", "lab_name", default=None, metavar="NAME",
                           help="Which lab (default: the only one running).")
+
+
+def runtime_option(what: str) -> Callable[[FC], FC]:
+    """--runtime for a verb that boots labs itself (`what` they are), named as `up --runtime` names it."""
+    from anycastlab.runtime.backends import NAMES
+
+    return click.option("--runtime", type=click.Choice(NAMES), default=None,
+                        help=f"Runtime of {what} (default: the topology's `runtime:`, else netns).")

@@ -26,7 +26,7 @@ from anycastlab.steering.report import expectations, markdown, write_reports
 from anycastlab.steering.stub import PRESETS
 from anycastlab.steering.topology import with_steering
 
-from .output import emit_json, lab_option, reports_errors
+from .output import emit_json, lab_option, reports_errors, runtime_option
 
 
 def _ttls(value: str | None) -> list[int] | None:
@@ -66,12 +66,14 @@ def _move(value: str | None) -> tuple[str, str] | None:
               help="Seconds the fault stays (default: the DNS model's bound for the longest TTL + 5 s).")
 @click.option("--topology", default="default", show_default=True,
               help="What to boot, with steering on, when no lab runs.")
+@runtime_option("the lab booted when none runs")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write report.json, report.md, junit.xml, http.jsonl and timeline-ttl<T>.png here.")
 @click.option("--json", "as_json", is_flag=True, help="The report (as report.json) on stdout.")
 @reports_errors
 def steering(lab_name: str | None, fault: str | None, move_spec: str | None, pop: str | None, ttl_list: str | None,
-             cache: str, fault_duration: float | None, topology: str, report_dir: Path | None, as_json: bool) -> None:
+             cache: str, fault_duration: float | None, topology: str, runtime: str | None, report_dir: Path | None,
+             as_json: bool) -> None:
     """Anycast against DNS-based steering: the same fault (or user move), both ways, per client."""
     if fault_duration is not None and not 1.0 <= fault_duration <= 600.0:
         raise click.BadParameter("must be between 1 and 600 seconds", param_hint="--fault-duration")
@@ -90,7 +92,7 @@ def steering(lab_name: str | None, fault: str | None, move_spec: str | None, pop
         return
     with with_steering(topology) as (path, booted_name):
         click.echo(f"booting {booted_name} ({topology} with DNS steering on) ...", err=True)
-        lab = Lab.up(path, name=booted_name)
+        lab = Lab.up(path, name=booted_name, runtime=runtime)
         try:
             _run(lab, settings, report_dir, as_json)
         finally:

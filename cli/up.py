@@ -6,10 +6,9 @@ import json
 
 import click
 from anycastlab.lifecycle import Lab
-from anycastlab.runtime.backends import NAMES
 from anycastlab.runtime.events import FAILED, Event
 
-from .output import reports_errors
+from .output import reports_errors, runtime_option
 
 
 def _printer(as_json: bool) -> object:
@@ -34,8 +33,7 @@ def _printer(as_json: bool) -> object:
 @click.option("--name", default=None, help="Lab name (default: the topology's name).")
 @click.option("--foreground", is_flag=True, help="Stay attached; Ctrl-C tears the lab down.")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for readiness.")
-@click.option("--runtime", type=click.Choice(NAMES), default=None,
-              help="What holds the nodes (default: the topology's `runtime:`, else netns).")
+@runtime_option("the lab's nodes")
 @click.option("--json", "as_json", is_flag=True, help="Progress events as JSON lines.")
 @reports_errors
 def up(topology: str | None, name: str | None, foreground: bool, timeout: float, runtime: str | None,
