@@ -69,8 +69,15 @@ def test_every_node_is_a_labelled_container_with_no_network_of_dockers(dlab: Lab
         container = client.containers.get(container_name(dlab.name, node.name))
         assert container.status == "running"
         assert container.labels[LABEL_LAB] == dlab.name and container.labels[LABEL_NODE] == node.name
-        assert container.attrs["HostConfig"]["NetworkMode"] == "none"
+        assert container.attrs["HostConfig"]["NetworkMode"] == "none" and container.attrs["Config"]["NetworkDisabled"]
         assert dlab.running.pid(node.name) == container.attrs["State"]["Pid"]
+    # networking disabled: docker wrote no /etc/hosts, the lab's own says where localhost is
+    name = container_name(dlab.name, dlab.plan.clients[0].name)
+    out = subprocess.run(["docker", "exec", name, "getent", "hosts", "localhost"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0 and out.stdout.split()[0] in ("127.0.0.1", "::1"), out
+    assert subprocess.run(["docker", "exec", name, "hostname"], capture_output=True, text=True,
+                          timeout=30).stdout.strip() == dlab.plan.clients[0].name
     nodes = json.loads(cli(dlab, "nodes", "--json").stdout)
     assert {n["runtime"] for n in nodes} == {"docker"}
     assert {n["container"] for n in nodes} == {container_name(dlab.name, n) for n in dlab.plan.nodes}
