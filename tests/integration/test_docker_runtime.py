@@ -72,12 +72,11 @@ def test_every_node_is_a_labelled_container_with_no_network_of_dockers(dlab: Lab
         assert container.attrs["HostConfig"]["NetworkMode"] == "none" and container.attrs["Config"]["NetworkDisabled"]
         assert dlab.running.pid(node.name) == container.attrs["State"]["Pid"]
     # networking disabled: docker wrote no /etc/hosts, the lab's own says where localhost is
-    name = container_name(dlab.name, dlab.plan.clients[0].name)
-    out = subprocess.run(["docker", "exec", name, "getent", "hosts", "localhost"], capture_output=True, text=True,
-                         timeout=30)
-    assert out.returncode == 0 and out.stdout.split()[0] in ("127.0.0.1", "::1"), out
-    assert subprocess.run(["docker", "exec", name, "hostname"], capture_output=True, text=True,
-                          timeout=30).stdout.strip() == dlab.plan.clients[0].name
+    first = client.containers.get(container_name(dlab.name, dlab.plan.clients[0].name))
+    code, out = first.exec_run(["getent", "hosts", "localhost"])
+    assert code == 0 and out.decode().split()[0] in ("127.0.0.1", "::1"), (code, out)
+    code, out = first.exec_run(["hostname"])
+    assert code == 0 and out.decode().strip() == dlab.plan.clients[0].name, (code, out)
     nodes = json.loads(cli(dlab, "nodes", "--json").stdout)
     assert {n["runtime"] for n in nodes} == {"docker"}
     assert {n["container"] for n in nodes} == {container_name(dlab.name, n) for n in dlab.plan.nodes}

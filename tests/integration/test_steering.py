@@ -16,6 +16,7 @@ from anycastlab.steering.dnsquery import query
 from anycastlab.steering.experiment import Settings, run_experiment
 from anycastlab.steering.plan import steering_plan
 from anycastlab.steering.report import expectations, write_reports
+from anycastlab.steering.service import flush_resolvers, pop_states, set_ttl
 from anycastlab.steering.topology import with_steering
 
 pytestmark = pytest.mark.integration
@@ -82,6 +83,9 @@ def test_each_isps_resolver_gives_its_predicted_pop_and_the_anycast_name_the_any
     assert {isp: r.pops[0] for isp, r in sp.resolvers.items()} == predicted
 
 
+# netns only, to keep `make test` in its time (65 s a run): on docker, what the experiment does to gdnsd and
+# the resolvers through the containers (reload, flush, states) is the next test's.
+@pytest.mark.parametrize("lab", ["netns"], indirect=True)
 def test_a_crash_anycast_recovers_in_under_a_second_dns_waits_for_detection_and_ttl(lab: Lab, tmp_path: Path) -> None:
     settings = Settings(fault="crash", pop="fra", ttls=[5])
     result = run_experiment(lab.running, settings)
@@ -114,8 +118,8 @@ def test_a_crash_anycast_recovers_in_under_a_second_dns_waits_for_detection_and_
     assert {"report.json", "report.md", "junit.xml", "timeline-ttl5.png"} <= written
 
 
-# netns only, to keep `make test` in its time (47 s a run): the experiment is the same code on both runtimes, the
-# crash experiment runs on both, and a move between containers is test_docker_runtime's.
+# netns only, to keep `make test` in its time (47 s a run): the experiment is the same code on both runtimes,
+# and a move between containers is test_docker_runtime's.
 @pytest.mark.parametrize("lab", ["netns"], indirect=True)
 def test_a_move_anycast_serves_the_next_request_near_dns_keeps_the_far_pop_until_the_ttl(lab: Lab) -> None:
     settings = Settings(ttls=[5], move=("dtag-c1", "comcast"))
@@ -139,3 +143,28 @@ def test_a_move_anycast_serves_the_next_request_near_dns_keeps_the_far_pop_until
         assert arm.summary["failed_requests_other_clients"] == 0, arm.name
     assert all(e.passed for e in expectations(result)), [(e.name, e.message) for e in expectations(result)]
     assert steering_plan(lab.running.plan) is not None and lab.running.plan.nodes["dtag-c1"].isp == "dtag"
+
+
+def test_a_new_ttl_is_served_after_gdnsd_reloads_and_the_resolvers_flush(lab: Lab) -> None:
+    """What the experiment does between its arms, through each node's own gdnsdctl and unbound-control: gdnsd
+    sees every PoP up, a new TTL reaches clients once the zone is reloaded and the caches flushed, and back."""
+    running = lab.running
+    sp = steering_plan(running.plan)
+    assert sp is not None
+    assert {pop: state[:2] for pop, state in pop_states(running).items()} == {p: "UP" for p in sp.unicast}
+    client = running.plan.clients[0].name
+    resolver = sp.resolver_of_client(running.plan, client)
+    flush_resolvers(running)
+    before = query(running.pid(client), str(resolver.address), sp.config.name)
+    assert before is not None and before.ttl > 7, before  # fetched afresh at the topology's TTL (30 s)
+    try:
+        set_ttl(running, 7, serial=90)
+        flush_resolvers(running)
+        after = query(running.pid(client), str(resolver.address), sp.config.name)
+        assert after is not None and 5 <= after.ttl <= 7, after
+        assert after.address == before.address
+    finally:
+        set_ttl(running, sp.config.ttl, serial=91)
+        flush_resolvers(running)
+    again = query(running.pid(client), str(resolver.address), sp.config.name)
+    assert again is not None and again.ttl > 7, again
