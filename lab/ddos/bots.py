@@ -48,7 +48,7 @@ def argv(attack: Attack, address: str) -> list[str]:
 def preflight(lab: RunningLab, hosts: list[str]) -> None:
     """Every bot host has hping3, asked before the attack changes anything."""
     for host in dict.fromkeys(hosts):
-        if lab.missing_tools(host, ["hping3", "timeout"]):
+        if lab.missing_tools(host, ["hping3"]):
             where = ("apt-get install hping3; `make up` installs it" if lab.runtime == "netns" else
                      "its image has none: anycastlab/client has it (`anycastlab images build`)")
             raise LabError(f"ddos needs hping3 in the bots' client {host} ({where})")

@@ -10,9 +10,9 @@ Nor do they get Docker's seccomp filter (SECURITY): compiling it is a third of r
 only ever confine the container's `sleep` and `docker exec` sessions. What the lab runs in a node is
 entered with nsenter from the host, which applies no filter, so FRR and the services never had one.
 
-The lab's run directory is bind-mounted at the same path in every
-container, so configs, sockets, logs and certificates have one path inside and out; a router's FRR
-directory is also mounted at /var/run/frr, where `docker exec <lab>-<node> vtysh` looks for it.
+The lab's run directory is bind-mounted at the same path in every container, so configs, sockets, logs and
+certificates have one path inside and out; a router's FRR directory is also mounted at /var/run/frr, where
+`docker exec <lab>-<node> vtysh` looks for it.
 
 FRR and the Python services run from the image, entered with nsenter (about 20 ms a call, where
 `docker exec` costs about 80 ms): they are in the container's mount, UTS, IPC, network and PID namespaces,
