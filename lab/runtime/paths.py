@@ -43,6 +43,7 @@ TOPOLOGY_FILE = "topology.yaml"  # the lab's copy of its topology file
 PLAN_FILE = "plan.json"  # the addresses and links `up` derived from it, which every verb reads (runtime/planfile.py)
 MOVES_FILE = "moves.json"  # each client moved to another ISP at run time, with its home (runtime/moves.py)
 DRILL_LIVE_FILE = "drill.jsonl"  # the latest drill's steps and probes as they happen (drills/live.py)
+HOSTS_FILE = "hosts"  # every container's /etc/hosts, which Docker does not write for them (backends/docker.py)
 
 
 def ledger_file(directory: Path) -> Path:
@@ -63,6 +64,10 @@ def nodes_file(directory: Path) -> Path:
 
 def runtime_file(directory: Path) -> Path:
     return directory / RUNTIME_FILE
+
+
+def hosts_file(directory: Path) -> Path:
+    return directory / HOSTS_FILE
 
 
 def links_file(directory: Path) -> Path:

@@ -137,7 +137,7 @@ class DockerRuntime(Runtime):
 
     def create_nodes(self, plan: Plan, on_node: OnNode | None = None) -> dict[str, NodeHandle]:
         self.ledger.record("lab", self.lab, runtime=self.name, run=self.run_id)
-        paths.replace_file(self._hosts(), HOSTS)  # in the run directory: removed with it
+        paths.replace_file(paths.hosts_file(self.directory), HOSTS)  # in the run directory: removed with it
         with ThreadPoolExecutor(WORKERS) as pool:
             list(pool.map(lambda n: self._create(plan, n, on_node), plan.nodes.values()))
         return self.handles
@@ -152,7 +152,7 @@ class DockerRuntime(Runtime):
             raise LabError(f"no image for {node.name} in {paths.runtime_file(self.directory)}")
         labels = {LABEL_LAB: self.lab, LABEL_NODE: node.name, LABEL_ROLE: node.role, LABEL_RUN: self.run_id}
         volumes = {str(self.directory): {"bind": str(self.directory), "mode": "rw"},
-                   str(self._hosts()): {"bind": "/etc/hosts", "mode": "ro"}}
+                   str(paths.hosts_file(self.directory)): {"bind": "/etc/hosts", "mode": "ro"}}
         if node.is_router:
             router_dir = self.directory / "nodes" / node.name
             router_dir.mkdir(parents=True, exist_ok=True)
@@ -178,9 +178,6 @@ class DockerRuntime(Runtime):
         self.handles[node.name] = handle(pid, start, name)
         if on_node:
             on_node(node.name)
-
-    def _hosts(self) -> Path:
-        return self.directory / "hosts"
 
     def zygote_home(self, node: str) -> ZygoteHome:
         """One zygote per image, in the mount namespace of the first container of that image whose service
