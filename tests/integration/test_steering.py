@@ -1,6 +1,7 @@
 """DNS steering against anycast on a real default lab with `steering.dns` on, on both runtimes: gdnsd and every
 ISP's unbound are real processes in the lab's nodes (and gone after `down`), resolvers give each ISP its
-predicted PoP, and one bounded experiment (crash at fra, TTL 5 s) shows what the mechanisms imply for each arm."""
+predicted PoP, and a new TTL reaches clients after a reload and a flush. On netns, two bounded experiments
+(crash at fra, and a user move; TTL 5 s) show what the mechanisms imply for each arm."""
 
 from __future__ import annotations
 
